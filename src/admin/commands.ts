@@ -1,0 +1,280 @@
+import type { Command } from 'commander'
+import type { Kysely } from 'kysely'
+import { addConfigOptions, overridesFrom } from '../command-options.js'
+import { loadConfig } from '../config.js'
+import { IdentityRepository } from '../db/identity-repository.js'
+import { createMigrator, openDatabase } from '../db/connection.js'
+import type { Database } from '../db/schema.js'
+import { ServiceError } from '../domain/errors.js'
+import { bootstrapIdentity } from '../identity/bootstrap.js'
+import { Directory } from '../identity/directory.js'
+import { createLogger } from '../log.js'
+import { openMigratedDatabase } from '../server.js'
+
+interface AdminContext {
+  db: Kysely<Database>
+  repo: IdentityRepository
+  directory: Directory
+  format: 'table' | 'json'
+}
+
+type Row = Record<string, unknown>
+
+/** Prints rows as an aligned table (the default) or as JSON. */
+function print(rows: Row[], format: AdminContext['format']): void {
+  if (format === 'json') {
+    process.stdout.write(JSON.stringify(rows, null, 2) + '\n')
+    return
+  }
+  if (rows.length === 0) return
+  const columns = Object.keys(rows[0]!)
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)))
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()
+  process.stdout.write(line(columns) + '\n')
+  for (const row of rows) process.stdout.write(line(columns.map((c) => String(row[c] ?? ''))) + '\n')
+}
+
+/**
+ * Runs an admin action against the database named by the configuration. The action works on
+ * the database directly, so it needs no running service and no token.
+ */
+function action<A extends unknown[]>(
+  command: Command,
+  run: (ctx: AdminContext, ...args: A) => Promise<void>,
+): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const options = command.optsWithGlobals() as Record<string, unknown>
+    const config = loadConfig(overridesFrom(options), process.env)
+    const log = createLogger({ level: 'warn', file: config.log.file, stderr: false })
+    const db = await openMigratedDatabase(config, log)
+    const repo = new IdentityRepository(db)
+    const format = options.format === 'json' ? 'json' : 'table'
+    try {
+      await run({ db, repo, directory: new Directory(repo), format }, ...args)
+    } catch (error) {
+      if (error instanceof ServiceError) {
+        process.stderr.write(`image-library admin: ${error.message}\n`)
+        process.exitCode = 1
+        return
+      }
+      throw error
+    } finally {
+      await db.destroy()
+    }
+  }
+}
+
+/** Registers `image-library admin …`: identity administration and database migrations. */
+export function registerAdminCommands(admin: Command): void {
+  addConfigOptions(admin).option('-f, --format <format>', 'output format: table or json', 'table')
+  registerProjectCommands(admin.command('project').description('manage projects'))
+  registerUserCommands(admin.command('user').description('manage users'))
+  registerRoleCommands(admin.command('role').description('manage roles and role assignments'))
+  registerDbCommands(admin.command('db').description('database schema migrations'))
+
+  const bootstrap = admin
+    .command('bootstrap')
+    .description('create the Default domain, admin project and user, and the standard roles')
+  bootstrap.action(
+    action(bootstrap, async (ctx) => {
+      const { adminPassword } = await bootstrapIdentity(ctx.repo, ctx.directory)
+      process.stdout.write(
+        adminPassword === null
+          ? 'Already bootstrapped; nothing changed.\n'
+          : `Created user admin with password ${adminPassword}\n`,
+      )
+    }),
+  )
+}
+
+function registerProjectCommands(project: Command): void {
+  const create = project
+    .command('create <name>')
+    .description('create a project')
+    .option('--domain <domain>', 'domain id or name', 'default')
+    .option('--description <text>', 'description', '')
+    .addHelpText('after', '\nExample:\n  image-library admin project create demo')
+  create.action(
+    action(create, async (ctx, name: string) => {
+      const opts = create.opts<{ domain: string; description: string }>()
+      const created = await ctx.directory.createProject({
+        name,
+        domainId: opts.domain,
+        description: opts.description,
+      })
+      print([{ id: created.id, name: created.name, domain_id: created.domainId }], ctx.format)
+    }),
+  )
+
+  const list = project.command('list').description('list projects')
+  list.action(
+    action(list, async (ctx) => {
+      const projects = await ctx.repo.listProjects()
+      print(projects.map((p) => ({ id: p.id, name: p.name, domain_id: p.domainId })), ctx.format)
+    }),
+  )
+
+  const remove = project.command('delete <project>').description('delete a project by id or name')
+  remove.action(
+    action(remove, async (ctx, idOrName: string) => {
+      const found = await ctx.directory.requireProject(idOrName)
+      await ctx.directory.deleteProject(found.id)
+      process.stdout.write(`Deleted project ${found.name} (${found.id}).\n`)
+    }),
+  )
+}
+
+function registerUserCommands(user: Command): void {
+  const create = user
+    .command('create <name>')
+    .description('create a user, optionally with a role on a project')
+    .requiredOption('--password <password>', 'the new password')
+    .option('--project <project>', 'default project (id or name); also gets --role')
+    .option('--role <role>', 'role on --project', 'member')
+    .option('--domain <domain>', 'domain id or name', 'default')
+    .addHelpText(
+      'after',
+      '\nExample:\n  image-library admin user create alice --password s3cret --project demo',
+    )
+  create.action(
+    action(create, async (ctx, name: string) => {
+      const opts = create.opts<{ password: string; project?: string; role: string; domain: string }>()
+      const project = opts.project === undefined ? null : await ctx.directory.requireProject(opts.project)
+      const created = await ctx.directory.createUser({
+        name,
+        password: opts.password,
+        domainId: opts.domain,
+        defaultProjectId: project?.id ?? null,
+      })
+      if (project !== null) {
+        const role = await ctx.directory.requireRole(opts.role)
+        await ctx.directory.assignRole(created.id, project.id, role.id)
+      }
+      print([{ id: created.id, name: created.name, default_project_id: project?.id ?? '' }], ctx.format)
+    }),
+  )
+
+  const list = user.command('list').description('list users')
+  list.action(
+    action(list, async (ctx) => {
+      const users = await ctx.repo.listUsers()
+      print(
+        users.map((u) => ({ id: u.id, name: u.name, domain_id: u.domainId, enabled: u.enabled })),
+        ctx.format,
+      )
+    }),
+  )
+
+  const password = user
+    .command('set-password <user>')
+    .description("change a user's password")
+    .requiredOption('--password <password>', 'the new password')
+  password.action(
+    action(password, async (ctx, idOrName: string) => {
+      const found = await ctx.directory.requireUser(idOrName)
+      await ctx.directory.updateUser(found.id, { password: password.opts<{ password: string }>().password })
+      process.stdout.write(`Changed the password of ${found.name}.\n`)
+    }),
+  )
+
+  const remove = user.command('delete <user>').description('delete a user by id or name')
+  remove.action(
+    action(remove, async (ctx, idOrName: string) => {
+      const found = await ctx.directory.requireUser(idOrName)
+      await ctx.directory.deleteUser(found.id)
+      process.stdout.write(`Deleted user ${found.name} (${found.id}).\n`)
+    }),
+  )
+}
+
+function registerRoleCommands(role: Command): void {
+  const list = role.command('list').description('list roles')
+  list.action(
+    action(list, async (ctx) => {
+      print((await ctx.repo.listRoles()).map((r) => ({ id: r.id, name: r.name })), ctx.format)
+    }),
+  )
+
+  const create = role.command('create <name>').description('create a role')
+  create.action(
+    action(create, async (ctx, name: string) => {
+      const created = await ctx.directory.createRole(name)
+      print([{ id: created.id, name: created.name }], ctx.format)
+    }),
+  )
+
+  for (const verb of ['add', 'remove'] as const) {
+    const command = role
+      .command(`${verb} <role>`)
+      .description(verb === 'add' ? 'give a user a role on a project' : 'take a role away')
+      .requiredOption('--project <project>', 'project id or name')
+      .requiredOption('--user <user>', 'user id or name')
+    command.action(
+      action(command, async (ctx, roleName: string) => {
+        const opts = command.opts<{ project: string; user: string }>()
+        const project = await ctx.directory.requireProject(opts.project)
+        const user = await ctx.directory.requireUser(opts.user)
+        const found = await ctx.directory.requireRole(roleName)
+        if (verb === 'add') await ctx.directory.assignRole(user.id, project.id, found.id)
+        else await ctx.directory.unassignRole(user.id, project.id, found.id)
+      }),
+    )
+  }
+
+  const assignments = role
+    .command('assignments')
+    .description('list role assignments')
+    .option('--project <project>', 'only this project (id or name)')
+    .option('--user <user>', 'only this user (id or name)')
+  assignments.action(
+    action(assignments, async (ctx) => {
+      const opts = assignments.opts<{ project?: string; user?: string }>()
+      const project = opts.project === undefined ? undefined : await ctx.directory.requireProject(opts.project)
+      const user = opts.user === undefined ? undefined : await ctx.directory.requireUser(opts.user)
+      const rows = await ctx.repo.listAssignments({
+        ...(project === undefined ? {} : { projectId: project.id }),
+        ...(user === undefined ? {} : { userId: user.id }),
+      })
+      const names = async (r: { userId: string; projectId: string; roleId: string }) => ({
+        role: (await ctx.repo.getRole(r.roleId))?.name ?? r.roleId,
+        user: (await ctx.repo.getUser(r.userId))?.name ?? r.userId,
+        project: (await ctx.repo.getProject(r.projectId))?.name ?? r.projectId,
+      })
+      print(await Promise.all(rows.map(names)), ctx.format)
+    }),
+  )
+}
+
+function registerDbCommands(db: Command): void {
+  const migrate = db.command('migrate').description('apply pending schema migrations')
+  migrate.action(async () => {
+    const options = migrate.optsWithGlobals() as Record<string, unknown>
+    const config = loadConfig(overridesFrom(options), process.env)
+    const connection = openDatabase(config.database.url)
+    try {
+      const result = await createMigrator(connection).migrateToLatest()
+      for (const step of result.results ?? []) {
+        process.stdout.write(`${step.migrationName}: ${step.status}\n`)
+      }
+      if (result.error !== undefined) throw result.error
+      if ((result.results ?? []).length === 0) process.stdout.write('The schema is up to date.\n')
+    } finally {
+      await connection.destroy()
+    }
+  })
+
+  const version = db.command('version').description('list migrations and whether each is applied')
+  version.action(async () => {
+    const options = version.optsWithGlobals() as Record<string, unknown>
+    const config = loadConfig(overridesFrom(options), process.env)
+    const connection = openDatabase(config.database.url)
+    try {
+      for (const migration of await createMigrator(connection).getMigrations()) {
+        const state = migration.executedAt === undefined ? 'pending' : `applied ${migration.executedAt.toISOString()}`
+        process.stdout.write(`${migration.name}: ${state}\n`)
+      }
+    } finally {
+      await connection.destroy()
+    }
+  })
+}

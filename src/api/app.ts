@@ -1,0 +1,92 @@
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Logger } from 'pino'
+import type { ImageService } from '../domain/image-service.js'
+import { ServiceError } from '../domain/errors.js'
+import type { AuthContext } from '../domain/ports.js'
+import { registerAccessLog } from './middleware/access-log.js'
+import { registerErrorMapper } from './middleware/errors.js'
+import { requestIdFor } from './middleware/request-id.js'
+import { registerDiscoveryRoutes } from './routes/discovery.js'
+import { registerHealthRoute, type HealthCheck } from './routes/health.js'
+import { registerImageRoutes } from './routes/images.js'
+import { registerMemberRoutes } from './routes/members.js'
+import { patchMediaTypes } from './wire/patch.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    auth?: AuthContext
+  }
+}
+
+export interface TokenValidator {
+  authContext(token: string): Promise<AuthContext>
+}
+
+export interface ImageApiOptions {
+  images: ImageService
+  tokens: TokenValidator
+  healthChecks: HealthCheck[]
+  log: Logger
+  /** The image API's public base URL, for the versions document. */
+  baseUrl: () => string
+  https?: { key: Buffer; cert: Buffer } | null
+}
+
+/** Paths served without a token. */
+const publicPaths = new Set(['/', '/versions', '/v2', '/healthcheck'])
+
+/** Builds the image API server. It is not listening yet. */
+export function createImageApi(options: ImageApiOptions): FastifyInstance {
+  const app = Fastify(serverOptions(options.log, options.https ?? null))
+  registerBodyParsers(app)
+  registerAccessLog(app)
+  registerErrorMapper(app)
+
+  app.addHook('preHandler', async (request) => {
+    const path = request.url.split('?')[0] ?? ''
+    if (publicPaths.has(path) || path === '/versions/') return
+    const token = request.headers['x-auth-token']
+    if (typeof token !== 'string' || token === '') {
+      throw new ServiceError('UNAUTHORIZED', 'The request you have made requires authentication.')
+    }
+    request.auth = await options.tokens.authContext(token)
+    request.log = request.log.child({ projectId: request.auth.projectId })
+  })
+
+  registerDiscoveryRoutes(app, options.baseUrl)
+  registerHealthRoute(app, options.healthChecks)
+  registerImageRoutes(app, options.images)
+  registerMemberRoutes(app, options.images)
+  return app
+}
+
+/** Fastify settings shared by the image API and the identity API. */
+export function serverOptions(
+  log: Logger,
+  https: { key: Buffer; cert: Buffer } | null,
+): FastifyServerOptions & { https?: { key: Buffer; cert: Buffer } | null } {
+  return {
+    loggerInstance: log,
+    // The access log writes one line per request; Fastify's own request lines would double it.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
+    genReqId: requestIdFor,
+    bodyLimit: 1024 * 1024,
+    keepAliveTimeout: 75_000,
+    // A multi-gigabyte upload may take an hour, so there is no limit on a request's total time;
+    // a socket idle for five minutes is closed instead.
+    requestTimeout: 0,
+    connectionTimeout: 300_000,
+    return503OnClosing: true,
+    ...(https === null ? {} : { https }),
+  }
+}
+
+/**
+ * JSON for the JSON types (the patch types included), and everything else left unread so that
+ * streaming handlers take `request.raw` and other handlers can answer 415 themselves.
+ */
+function registerBodyParsers(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.addContentTypeParser([...patchMediaTypes], { parseAs: 'string' }, parseJson)
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
+}

@@ -1,0 +1,47 @@
+import type { FastifyInstance } from 'fastify'
+import { imageSchema, imagesSchema, memberSchema, membersSchema } from '../wire/schemas.js'
+
+/** The versions Glance advertises; the newest we implement is CURRENT, the rest SUPPORTED. */
+const versions = [
+  ['v2.17', 'CURRENT'],
+  ['v2.16', 'SUPPORTED'],
+  ['v2.15', 'SUPPORTED'],
+  ['v2.9', 'SUPPORTED'],
+  ['v2.7', 'SUPPORTED'],
+  ['v2.6', 'SUPPORTED'],
+  ['v2.5', 'SUPPORTED'],
+  ['v2.4', 'SUPPORTED'],
+  ['v2.3', 'SUPPORTED'],
+  ['v2.2', 'SUPPORTED'],
+  ['v2.1', 'SUPPORTED'],
+  ['v2.0', 'SUPPORTED'],
+] as const
+
+function versionsDocument(baseUrl: string) {
+  return {
+    versions: versions.map(([id, status]) => ({
+      id,
+      status,
+      links: [{ rel: 'self', href: `${baseUrl}/v2/` }],
+    })),
+  }
+}
+
+/** The versions document (no token needed) and the JSON schemas. */
+export function registerDiscoveryRoutes(app: FastifyInstance, baseUrl: () => string): void {
+  // Glance answers the bare root with 300 Multiple Choices, and /versions with 200.
+  app.get('/', async (_request, reply) => {
+    reply.status(300)
+    return versionsDocument(baseUrl())
+  })
+  app.get('/versions', async () => versionsDocument(baseUrl()))
+  app.get('/v2', async (_request, reply) => {
+    reply.status(300)
+    return versionsDocument(baseUrl())
+  })
+
+  app.get('/v2/schemas/image', async () => imageSchema)
+  app.get('/v2/schemas/images', async () => imagesSchema)
+  app.get('/v2/schemas/member', async () => memberSchema)
+  app.get('/v2/schemas/members', async () => membersSchema)
+}

@@ -1,0 +1,179 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { InvalidInputError, ServiceError } from '../../domain/errors.js'
+import type { ImageService } from '../../domain/image-service.js'
+import type { AuthContext, ListQuery } from '../../domain/ports.js'
+import { imageToWire } from '../wire/image.js'
+import { parseListQuery, type QueryValues } from '../wire/list-query.js'
+import { parsePatch, patchMediaTypes, unsupportedPatchType } from '../wire/patch.js'
+import { parseRange } from '../wire/range.js'
+
+type IdParams = { Params: { id: string } }
+
+/** Routes of `/v2/images`: each handler reads the request, calls the service, writes the reply. */
+export function registerImageRoutes(app: FastifyInstance, images: ImageService): void {
+  const handlers = new ImageHandlers(images)
+  app.post('/v2/images', (req, reply) => handlers.create(req, reply))
+  app.get('/v2/images', (req, reply) => handlers.list(req, reply))
+  app.get<IdParams>('/v2/images/:id', (req, reply) => handlers.show(req, reply))
+  app.patch<IdParams>('/v2/images/:id', (req, reply) => handlers.update(req, reply))
+  app.delete<IdParams>('/v2/images/:id', (req, reply) => handlers.remove(req, reply))
+  app.put<IdParams>('/v2/images/:id/file', (req, reply) => handlers.upload(req, reply))
+  app.get<IdParams>('/v2/images/:id/file', (req, reply) => handlers.download(req, reply))
+}
+
+export function authOf(request: FastifyRequest): AuthContext {
+  if (request.auth === undefined) throw new ServiceError('UNAUTHORIZED', 'Authentication required.')
+  return request.auth
+}
+
+/** Reads a JSON body that any of the JSON media types delivered. */
+export function jsonBody(request: FastifyRequest): unknown {
+  const type = mediaType(request)
+  if (type !== 'application/json') {
+    throw new ServiceError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `Content type ${type ?? '(none)'} is not supported here; send application/json.`,
+    )
+  }
+  return request.body
+}
+
+function mediaType(request: FastifyRequest): string | undefined {
+  return request.headers['content-type']?.split(';')[0]?.trim().toLowerCase()
+}
+
+class ImageHandlers {
+  readonly #images: ImageService
+
+  constructor(images: ImageService) {
+    this.#images = images
+  }
+
+  async create(request: FastifyRequest, reply: FastifyReply) {
+    const body = jsonBody(request)
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new InvalidInputError('The request body must be a JSON object of image attributes.')
+    }
+    const image = await this.#images.create(authOf(request), body as Record<string, unknown>)
+    reply.status(201).header('location', `/v2/images/${image.id}`)
+    return imageToWire(image)
+  }
+
+  async list(request: FastifyRequest, _reply: FastifyReply) {
+    const ctx = authOf(request)
+    const parsed = parseListQuery(request.query as QueryValues)
+    const marker = parsed.marker === null ? null : await this.#marker(ctx, parsed.marker)
+    const query: ListQuery = {
+      scope: {
+        projectId: ctx.isAdmin ? null : ctx.projectId,
+        visibility: parsed.visibility,
+        memberStatus: parsed.memberStatus,
+      },
+      filters: parsed.filters,
+      sort: parsed.sort,
+      limit: parsed.limit + 1,
+      marker,
+    }
+    const found = await this.#images.list(query)
+    const page = found.slice(0, parsed.limit)
+
+    const body: Record<string, unknown> = {
+      images: page.map(imageToWire),
+      first: pageLink(request.query as QueryValues, null),
+      schema: '/v2/schemas/images',
+    }
+    if (found.length > parsed.limit && page.length > 0) {
+      body.next = pageLink(request.query as QueryValues, page.at(-1)!.id)
+    }
+    return body
+  }
+
+  async #marker(ctx: AuthContext, id: string) {
+    try {
+      return await this.#images.get(ctx, id)
+    } catch (error) {
+      if (error instanceof ServiceError && error.status === 404) {
+        throw new InvalidInputError(`marker ${id} could not be found; start the listing again.`)
+      }
+      throw error
+    }
+  }
+
+  async show(request: FastifyRequest<IdParams>, _reply: FastifyReply) {
+    return imageToWire(await this.#images.get(authOf(request), request.params.id))
+  }
+
+  async update(request: FastifyRequest<IdParams>, _reply: FastifyReply) {
+    const type = mediaType(request)
+    const patchType = patchMediaTypes.find((t) => t === type)
+    if (patchType === undefined) throw unsupportedPatchType(request.headers['content-type'])
+    const operations = parsePatch(request.body, patchType)
+    return imageToWire(await this.#images.update(authOf(request), request.params.id, operations))
+  }
+
+  async remove(request: FastifyRequest<IdParams>, reply: FastifyReply) {
+    await this.#images.delete(authOf(request), request.params.id)
+    reply.status(204).send()
+  }
+
+  async upload(request: FastifyRequest<IdParams>, reply: FastifyReply) {
+    const type = mediaType(request)
+    if (type !== 'application/octet-stream') {
+      throw new ServiceError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `Content type ${type ?? '(none)'} is not supported for image data; send application/octet-stream.`,
+      )
+    }
+    const controller = new AbortController()
+    request.raw.once('close', () => {
+      if (!request.raw.complete) controller.abort(new Error('client closed the upload'))
+    })
+    await this.#images.upload(authOf(request), request.params.id, request.raw, {
+      expectedSize: expectedSize(request),
+      signal: controller.signal,
+    })
+    request.bytesIn = Number(request.headers['content-length'] ?? 0)
+    reply.status(204).send()
+  }
+
+  async download(request: FastifyRequest<IdParams>, reply: FastifyReply) {
+    const range = parseRange(request.headers.range, request.headers['content-range'])
+    const data = await this.#images.download(authOf(request), request.params.id, range)
+    if (data === null) return reply.status(204).send()
+
+    const { image, stream, range: served } = data
+    const length = served.end - served.start + 1
+    reply
+      .header('content-type', 'application/octet-stream')
+      .header('content-length', String(length))
+    if (image.checksum !== null && range === null) reply.header('content-md5', image.checksum)
+    if (range !== null) {
+      reply.status(206).header('content-range', `bytes ${served.start}-${served.end}/${image.size}`)
+    }
+    request.bytesOut = length
+    return reply.send(stream)
+  }
+}
+
+function expectedSize(request: FastifyRequest): number | null {
+  const header = request.headers['x-openstack-image-size']
+  if (typeof header === 'string') {
+    if (!/^\d+$/.test(header)) {
+      throw new InvalidInputError(`x-openstack-image-size must be a byte count, got ${header}.`)
+    }
+    return Number(header)
+  }
+  const length = request.headers['content-length']
+  return length === undefined ? null : Number(length)
+}
+
+function pageLink(query: QueryValues, marker: string | null): string {
+  const params = new URLSearchParams()
+  for (const [key, value] of Object.entries(query)) {
+    if (key === 'marker' || value === undefined) continue
+    for (const item of Array.isArray(value) ? value : [value]) params.append(key, item)
+  }
+  if (marker !== null) params.set('marker', marker)
+  const text = params.toString()
+  return text === '' ? '/v2/images' : `/v2/images?${text}`
+}

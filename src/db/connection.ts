@@ -1,0 +1,53 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import SqliteDatabase from 'better-sqlite3'
+import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationResultSet } from 'kysely'
+import * as initial from './migrations/0001-initial.js'
+import type { Database } from './schema.js'
+
+/** Every migration, in order; both databases run the same set. */
+const migrations: Record<string, Migration> = {
+  '0001-initial': initial,
+}
+
+/** Opens the metadata database named by a `sqlite://` URL (or a bare path). */
+export function openDatabase(url: string): Kysely<Database> {
+  const path = sqlitePath(url)
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+
+  const sqlite = new SqliteDatabase(path)
+  sqlite.pragma('journal_mode = WAL')
+  sqlite.pragma('synchronous = NORMAL')
+  sqlite.pragma('foreign_keys = ON')
+  sqlite.pragma('busy_timeout = 5000')
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+}
+
+function sqlitePath(url: string): string {
+  if (url.startsWith('sqlite://')) return url.slice('sqlite://'.length)
+  if (url.includes('://')) {
+    throw new TypeError(
+      `database.url ${url} is not supported: use sqlite:///absolute/path (PostgreSQL is not built yet)`,
+    )
+  }
+  return url
+}
+
+export function createMigrator(db: Kysely<Database>): Migrator {
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+  })
+}
+
+/** Applies pending migrations. Throws with the failing migration's name on error. */
+export async function migrateToLatest(db: Kysely<Database>): Promise<MigrationResultSet> {
+  const result = await createMigrator(db).migrateToLatest()
+  if (result.error !== undefined) {
+    const failed = result.results?.find((step) => step.status === 'Error')
+    throw new Error(`database migration ${failed?.migrationName ?? '(unknown)'} failed`, {
+      cause: result.error,
+    })
+  }
+  return result
+}

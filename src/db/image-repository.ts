@@ -1,0 +1,529 @@
+import {
+  sql,
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type Selectable,
+  type SqlBool,
+} from 'kysely'
+import { ConflictError } from '../domain/errors.js'
+import type {
+  ContainerFormat,
+  DiskFormat,
+  Image,
+  ImageMember,
+  ImageStatus,
+  MemberStatus,
+  Visibility,
+} from '../domain/image.js'
+import type {
+  ImageDataInfo,
+  ImageRepository,
+  ListQuery,
+  SortKey,
+  SortSpec,
+} from '../domain/ports.js'
+import type { Database, ImagesTable } from './schema.js'
+
+type ImageRow = Selectable<ImagesTable>
+type Where = ExpressionBuilder<Database, 'images'>
+
+/**
+ * Sort keys that may be NULL are compared through COALESCE with a value below every real one,
+ * so that keyset paging works the same on SQLite (NULLs first) and PostgreSQL (NULLs last).
+ */
+const sortExpressions: Record<SortKey, string> = {
+  created_at: 'images.created_at',
+  updated_at: 'images.updated_at',
+  name: "coalesce(images.name, '')",
+  status: 'images.status',
+  size: 'coalesce(images.size, -1)',
+  virtual_size: 'coalesce(images.virtual_size, -1)',
+  disk_format: "coalesce(images.disk_format, '')",
+  container_format: "coalesce(images.container_format, '')",
+  id: 'images.id',
+  owner: "coalesce(images.owner, '')",
+  visibility: 'images.visibility',
+  min_disk: 'images.min_disk',
+  min_ram: 'images.min_ram',
+}
+
+function sortValue(image: Image, key: SortKey): string | number {
+  switch (key) {
+    case 'created_at':
+      return image.createdAt.toISOString()
+    case 'updated_at':
+      return image.updatedAt.toISOString()
+    case 'name':
+      return image.name ?? ''
+    case 'status':
+      return image.status
+    case 'size':
+      return image.size ?? -1
+    case 'virtual_size':
+      return image.virtualSize ?? -1
+    case 'disk_format':
+      return image.diskFormat ?? ''
+    case 'container_format':
+      return image.containerFormat ?? ''
+    case 'id':
+      return image.id
+    case 'owner':
+      return image.owner ?? ''
+    case 'visibility':
+      return image.visibility
+    case 'min_disk':
+      return image.minDisk
+    case 'min_ram':
+      return image.minRam
+  }
+}
+
+/** Appends `created_at` and `id` so that every order is total and paging never repeats. */
+export function totalOrder(sort: SortSpec[]): SortSpec[] {
+  const result = [...sort]
+  const lastDirection = sort.at(-1)?.direction ?? 'desc'
+  for (const key of ['created_at', 'id'] as const) {
+    if (!result.some((spec) => spec.key === key)) result.push({ key, direction: lastDirection })
+  }
+  return result
+}
+
+export class SqlImageRepository implements ImageRepository {
+  readonly #db: Kysely<Database>
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db
+  }
+
+  async create(image: Image): Promise<void> {
+    try {
+      await this.#db.transaction().execute(async (trx) => {
+        await trx.insertInto('images').values(imageToRow(image)).execute()
+        await writeTagsAndProperties(trx, image)
+      })
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        throw new ConflictError(`An image with id ${image.id} already exists or existed before.`)
+      }
+      throw error
+    }
+  }
+
+  async get(id: string): Promise<Image | null> {
+    return this.#get(this.#db, id)
+  }
+
+  async #get(db: Kysely<Database>, id: string): Promise<Image | null> {
+    const row = await db
+      .selectFrom('images')
+      .selectAll()
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst()
+    if (row === undefined) return null
+    const [image] = await this.#hydrate([row], db)
+    return image ?? null
+  }
+
+  async list(query: ListQuery): Promise<Image[]> {
+    const order = totalOrder(query.sort)
+    let select = this.#db
+      .selectFrom('images')
+      .selectAll()
+      .where('deleted_at', 'is', null)
+      .where((eb) => scopeCondition(eb, query))
+      .where((eb) => filterCondition(eb, query))
+    if (query.marker !== null) {
+      const marker = query.marker
+      select = select.where((eb) => markerCondition(eb, order, marker))
+    }
+    for (const spec of order) {
+      select = select.orderBy(sql.raw(sortExpressions[spec.key]), spec.direction)
+    }
+    const rows = await select.limit(query.limit).execute()
+    return this.#hydrate(rows)
+  }
+
+  async update(image: Image): Promise<Image | null> {
+    const updatedAt = new Date()
+    const changed = await this.#db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('images')
+        .set({ ...imageToRow(image), updated_at: updatedAt.toISOString() })
+        .where('id', '=', image.id)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst()
+      if (result.numUpdatedRows === 0n) return false
+
+      await trx.deleteFrom('image_tags').where('image_id', '=', image.id).execute()
+      await trx.deleteFrom('image_properties').where('image_id', '=', image.id).execute()
+      await writeTagsAndProperties(trx, image)
+      return true
+    })
+    return changed ? this.get(image.id) : null
+  }
+
+  async transition(
+    id: string,
+    from: readonly ImageStatus[],
+    to: ImageStatus,
+  ): Promise<Image | null> {
+    const result = await this.#db
+      .updateTable('images')
+      .set({ status: to, updated_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .where('status', 'in', [...from])
+      .executeTakeFirst()
+    return result.numUpdatedRows === 0n ? null : this.get(id)
+  }
+
+  async activate(id: string, data: ImageDataInfo): Promise<Image | null> {
+    const result = await this.#db
+      .updateTable('images')
+      .set({
+        status: 'active',
+        size: data.size,
+        checksum: data.checksum,
+        os_hash_algo: data.osHashAlgo,
+        os_hash_value: data.osHashValue,
+        virtual_size: data.virtualSize,
+        location_store: data.location.store,
+        location_key: data.location.key,
+        updated_at: new Date().toISOString(),
+      })
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .where('status', '=', 'saving')
+      .executeTakeFirst()
+    return result.numUpdatedRows === 0n ? null : this.get(id)
+  }
+
+  async resetUpload(id: string): Promise<void> {
+    await this.#db
+      .updateTable('images')
+      .set({
+        status: 'queued',
+        size: null,
+        checksum: null,
+        os_hash_algo: null,
+        os_hash_value: null,
+        virtual_size: null,
+        location_store: null,
+        location_key: null,
+        updated_at: new Date().toISOString(),
+      })
+      .where('id', '=', id)
+      .where('status', '=', 'saving')
+      .execute()
+  }
+
+  async delete(id: string): Promise<Image | null> {
+    return this.#db.transaction().execute(async (trx) => {
+      const image = await this.#get(trx, id)
+      if (image === null) return null
+
+      const now = new Date().toISOString()
+      const result = await trx
+        .updateTable('images')
+        .set({ status: 'deleted', deleted_at: now, updated_at: now })
+        .where('id', '=', id)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst()
+      if (result.numUpdatedRows === 0n) return null
+
+      await trx.deleteFrom('image_tags').where('image_id', '=', id).execute()
+      await trx.deleteFrom('image_properties').where('image_id', '=', id).execute()
+      await trx.deleteFrom('image_members').where('image_id', '=', id).execute()
+      return image
+    })
+  }
+
+  async listInterruptedUploads(): Promise<Image[]> {
+    const rows = await this.#db
+      .selectFrom('images')
+      .selectAll()
+      .where('deleted_at', 'is', null)
+      .where('status', '=', 'saving')
+      .execute()
+    return this.#hydrate(rows)
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.#db)
+  }
+
+  async addMember(member: ImageMember): Promise<void> {
+    try {
+      await this.#db.insertInto('image_members').values(memberToRow(member)).execute()
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        throw new ConflictError(
+          `Project ${member.memberId} is already a member of image ${member.imageId}.`,
+        )
+      }
+      throw error
+    }
+  }
+
+  async getMember(imageId: string, memberId: string): Promise<ImageMember | null> {
+    const row = await this.#db
+      .selectFrom('image_members')
+      .selectAll()
+      .where('image_id', '=', imageId)
+      .where('member_id', '=', memberId)
+      .executeTakeFirst()
+    return row === undefined ? null : rowToMember(row)
+  }
+
+  async listMembers(imageId: string): Promise<ImageMember[]> {
+    const rows = await this.#db
+      .selectFrom('image_members')
+      .selectAll()
+      .where('image_id', '=', imageId)
+      .orderBy('created_at')
+      .orderBy('member_id')
+      .execute()
+    return rows.map(rowToMember)
+  }
+
+  async updateMember(member: ImageMember): Promise<void> {
+    await this.#db
+      .updateTable('image_members')
+      .set({ status: member.status, updated_at: member.updatedAt.toISOString() })
+      .where('image_id', '=', member.imageId)
+      .where('member_id', '=', member.memberId)
+      .execute()
+  }
+
+  async deleteMember(imageId: string, memberId: string): Promise<boolean> {
+    const result = await this.#db
+      .deleteFrom('image_members')
+      .where('image_id', '=', imageId)
+      .where('member_id', '=', memberId)
+      .executeTakeFirst()
+    return result.numDeletedRows > 0n
+  }
+
+  /** Loads tags and properties of many images in two queries. */
+  async #hydrate(rows: ImageRow[], db: Kysely<Database> = this.#db): Promise<Image[]> {
+    if (rows.length === 0) return []
+    const ids = rows.map((row) => row.id)
+    const [tags, properties] = await Promise.all([
+      db.selectFrom('image_tags').selectAll().where('image_id', 'in', ids).execute(),
+      db.selectFrom('image_properties').selectAll().where('image_id', 'in', ids).execute(),
+    ])
+
+    const images = new Map(rows.map((row) => [row.id, rowToImage(row)]))
+    for (const tag of tags) images.get(tag.image_id)?.tags.push(tag.value)
+    for (const property of properties) {
+      const image = images.get(property.image_id)
+      if (image !== undefined) image.properties[property.name] = property.value
+    }
+    return [...images.values()]
+  }
+}
+
+function scopeCondition(eb: Where, query: ListQuery): Expression<SqlBool> {
+  const { projectId, visibility, memberStatus } = query.scope
+  const statuses: MemberStatus[] =
+    memberStatus === 'all' ? ['pending', 'accepted', 'rejected'] : [memberStatus]
+  const isMember = (member: string) =>
+    eb.exists(
+      eb
+        .selectFrom('image_members')
+        .select('image_members.image_id')
+        .whereRef('image_members.image_id', '=', 'images.id')
+        .where('image_members.member_id', '=', member)
+        .where('image_members.status', 'in', statuses),
+    )
+
+  if (projectId === null) {
+    // Admins see every image, but community images of other projects only on request, as in
+    // Glance, so that a plain listing is not flooded by them.
+    if (visibility === 'all') return eb.lit(true)
+    if (visibility !== null) return eb('visibility', '=', visibility)
+    return eb('visibility', '!=', 'community')
+  }
+
+  const owned = eb('owner', '=', projectId)
+  switch (visibility) {
+    case null:
+      return eb.or([
+        owned,
+        eb('visibility', '=', 'public'),
+        eb.and([eb('visibility', '=', 'shared'), isMember(projectId)]),
+      ])
+    case 'all':
+      return eb.or([
+        owned,
+        eb('visibility', 'in', ['public', 'community']),
+        eb.and([eb('visibility', '=', 'shared'), isMember(projectId)]),
+      ])
+    case 'public':
+      return eb('visibility', '=', 'public')
+    case 'community':
+      return eb('visibility', '=', 'community')
+    case 'private':
+      return eb.and([eb('visibility', '=', 'private'), owned])
+    case 'shared':
+      return eb.and([eb('visibility', '=', 'shared'), eb.or([owned, isMember(projectId)])])
+  }
+}
+
+function filterCondition(eb: Where, query: ListQuery): Expression<SqlBool> {
+  const f = query.filters
+  const conditions: Expression<SqlBool>[] = []
+
+  if (f.name !== undefined) conditions.push(eb('name', '=', f.name))
+  if (f.status !== undefined) conditions.push(eb('status', '=', f.status))
+  if (f.owner !== undefined) conditions.push(eb('owner', '=', f.owner))
+  if (f.diskFormat !== undefined) conditions.push(eb('disk_format', '=', f.diskFormat))
+  if (f.containerFormat !== undefined) {
+    conditions.push(eb('container_format', '=', f.containerFormat))
+  }
+  if (f.protected !== undefined) conditions.push(eb('protected', '=', f.protected ? 1 : 0))
+  conditions.push(eb('os_hidden', '=', f.osHidden === true ? 1 : 0))
+  if (f.sizeMin !== undefined) conditions.push(eb('size', '>=', f.sizeMin))
+  if (f.sizeMax !== undefined) conditions.push(eb('size', '<=', f.sizeMax))
+
+  for (const tag of f.tags ?? []) {
+    conditions.push(
+      eb.exists(
+        eb
+          .selectFrom('image_tags')
+          .select('image_tags.image_id')
+          .whereRef('image_tags.image_id', '=', 'images.id')
+          .where('image_tags.value', '=', tag),
+      ),
+    )
+  }
+  for (const [name, value] of Object.entries(f.properties ?? {})) {
+    conditions.push(
+      eb.exists(
+        eb
+          .selectFrom('image_properties')
+          .select('image_properties.image_id')
+          .whereRef('image_properties.image_id', '=', 'images.id')
+          .where('image_properties.name', '=', name)
+          .where('image_properties.value', '=', value),
+      ),
+    )
+  }
+  return eb.and(conditions)
+}
+
+/** Rows strictly after the marker in the given order: (a > x) or (a = x and b > y) or … */
+function markerCondition(eb: Where, order: SortSpec[], marker: Image): Expression<SqlBool> {
+  const alternatives: Expression<SqlBool>[] = []
+  for (let i = 0; i < order.length; i++) {
+    const equalPrefix = order
+      .slice(0, i)
+      .map((spec) => eb(sql.raw(sortExpressions[spec.key]), '=', sortValue(marker, spec.key)))
+    const spec = order[i]!
+    const op = spec.direction === 'asc' ? '>' : '<'
+    const beyond = eb(sql.raw(sortExpressions[spec.key]), op, sortValue(marker, spec.key))
+    alternatives.push(eb.and([...equalPrefix, beyond]))
+  }
+  return eb.or(alternatives)
+}
+
+async function writeTagsAndProperties(trx: Kysely<Database>, image: Image): Promise<void> {
+  if (image.tags.length > 0) {
+    const tags = [...new Set(image.tags)].map((value) => ({ image_id: image.id, value }))
+    await trx.insertInto('image_tags').values(tags).execute()
+  }
+  const properties = Object.entries(image.properties).map(([name, value]) => ({
+    image_id: image.id,
+    name,
+    value,
+  }))
+  if (properties.length > 0) await trx.insertInto('image_properties').values(properties).execute()
+}
+
+function imageToRow(image: Image): ImagesTable {
+  return {
+    id: image.id,
+    name: image.name,
+    status: image.status,
+    visibility: image.visibility,
+    protected: image.protected ? 1 : 0,
+    os_hidden: image.osHidden ? 1 : 0,
+    checksum: image.checksum,
+    os_hash_algo: image.osHashAlgo,
+    os_hash_value: image.osHashValue,
+    size: image.size,
+    virtual_size: image.virtualSize,
+    disk_format: image.diskFormat,
+    container_format: image.containerFormat,
+    min_disk: image.minDisk,
+    min_ram: image.minRam,
+    owner: image.owner,
+    created_at: image.createdAt.toISOString(),
+    updated_at: image.updatedAt.toISOString(),
+    deleted_at: null,
+    location_store: image.location?.store ?? null,
+    location_key: image.location?.key ?? null,
+  }
+}
+
+function rowToImage(row: ImageRow): Image {
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status as ImageStatus,
+    visibility: row.visibility as Visibility,
+    protected: row.protected === 1,
+    osHidden: row.os_hidden === 1,
+    checksum: row.checksum,
+    osHashAlgo: row.os_hash_algo,
+    osHashValue: row.os_hash_value,
+    size: row.size === null ? null : Number(row.size),
+    virtualSize: row.virtual_size === null ? null : Number(row.virtual_size),
+    diskFormat: row.disk_format as DiskFormat | null,
+    containerFormat: row.container_format as ContainerFormat | null,
+    minDisk: row.min_disk,
+    minRam: row.min_ram,
+    owner: row.owner,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+    tags: [],
+    properties: {},
+    location:
+      row.location_store === null || row.location_key === null
+        ? null
+        : { store: row.location_store, key: row.location_key },
+  }
+}
+
+function memberToRow(member: ImageMember) {
+  return {
+    image_id: member.imageId,
+    member_id: member.memberId,
+    status: member.status,
+    created_at: member.createdAt.toISOString(),
+    updated_at: member.updatedAt.toISOString(),
+  }
+}
+
+function rowToMember(row: Selectable<Database['image_members']>): ImageMember {
+  return {
+    imageId: row.image_id,
+    memberId: row.member_id,
+    status: row.status as MemberStatus,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  }
+}
+
+/** True for a primary-key or unique violation on SQLite or PostgreSQL. */
+export function isUniqueViolation(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  const code = (error as { code?: string }).code
+  return (
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === '23505'
+  )
+}

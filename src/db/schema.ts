@@ -1,0 +1,110 @@
+import type { Generated } from 'kysely'
+
+/**
+ * The tables, shared by SQLite and PostgreSQL. Timestamps are ISO 8601 strings in UTC with
+ * milliseconds, which sort correctly as text; booleans are 0/1 integers.
+ */
+export interface Database {
+  images: ImagesTable
+  image_properties: ImagePropertiesTable
+  image_tags: ImageTagsTable
+  image_members: ImageMembersTable
+  domains: DomainsTable
+  projects: ProjectsTable
+  users: UsersTable
+  roles: RolesTable
+  role_assignments: RoleAssignmentsTable
+  tokens: TokensTable
+}
+
+export interface ImagesTable {
+  id: string
+  name: string | null
+  status: string
+  visibility: string
+  protected: number
+  os_hidden: number
+  checksum: string | null
+  os_hash_algo: string | null
+  os_hash_value: string | null
+  size: number | null
+  virtual_size: number | null
+  disk_format: string | null
+  container_format: string | null
+  min_disk: number
+  min_ram: number
+  owner: string | null
+  created_at: string
+  updated_at: string
+  /** Set when deleted; the row stays so that the id is never reused. */
+  deleted_at: string | null
+  location_store: string | null
+  location_key: string | null
+}
+
+export interface ImagePropertiesTable {
+  image_id: string
+  name: string
+  value: string
+}
+
+export interface ImageTagsTable {
+  image_id: string
+  value: string
+}
+
+export interface ImageMembersTable {
+  image_id: string
+  member_id: string
+  status: string
+  created_at: string
+  updated_at: string
+}
+
+export interface DomainsTable {
+  id: string
+  name: string
+  description: string
+  enabled: number
+}
+
+export interface ProjectsTable {
+  id: string
+  name: string
+  domain_id: string
+  description: string
+  enabled: number
+}
+
+export interface UsersTable {
+  id: string
+  name: string
+  domain_id: string
+  password_hash: string | null
+  enabled: number
+  default_project_id: string | null
+  email: string | null
+  created_at: string
+}
+
+export interface RolesTable {
+  id: string
+  name: string
+}
+
+export interface RoleAssignmentsTable {
+  user_id: string
+  project_id: string
+  role_id: string
+}
+
+export interface TokensTable {
+  /** SHA-256 of the token; the token itself is never stored. */
+  token_hash: string
+  user_id: string
+  project_id: string
+  audit_id: string
+  issued_at: string
+  expires_at: string
+  revoked: Generated<number>
+}

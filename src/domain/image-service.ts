@@ -1,0 +1,509 @@
+import { randomUUID } from 'node:crypto'
+import type { Readable } from 'node:stream'
+import type { Logger } from 'pino'
+import {
+  ConflictError,
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+  ServiceError,
+} from './errors.js'
+import {
+  checkSettable,
+  removeAttribute,
+  setAttribute,
+  validateTag,
+} from './image-fields.js'
+import {
+  limits,
+  osHashAlgo,
+  validateMemberStatus,
+  type Image,
+  type ImageMember,
+  type MemberStatus,
+} from './image.js'
+import type { ImagePolicy } from './policy.js'
+import type {
+  AuthContext,
+  BlobStore,
+  ByteRange,
+  ContentInspector,
+  ImageRepository,
+  ListQuery,
+} from './ports.js'
+import { UploadMeter } from './upload-meter.js'
+
+export interface ImageServiceConfig {
+  maxSizeBytes: number
+}
+
+/** One JSON-patch operation, already parsed from either patch media type. */
+export interface PatchOperation {
+  op: 'add' | 'replace' | 'remove'
+  /** The path as decoded JSON-pointer segments: `/name` is `['name']`. */
+  path: string[]
+  value?: unknown
+}
+
+export interface UploadOptions {
+  /** Bytes announced by the client (`Content-Length` or `x-openstack-image-size`). */
+  expectedSize: number | null
+  signal?: AbortSignal
+}
+
+export interface ImageData {
+  image: Image
+  stream: Readable
+  /** The range served; the whole image when the request had none. */
+  range: ByteRange
+}
+
+const uuidPattern = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
+
+/**
+ * The image use cases. Each public method reads as: check policy, check the status, write the
+ * metadata, move the data.
+ */
+export class ImageService {
+  readonly #repo: ImageRepository
+  readonly #store: BlobStore
+  readonly #policy: ImagePolicy
+  readonly #inspector: ContentInspector
+  readonly #config: ImageServiceConfig
+  readonly #log: Logger
+
+  constructor(deps: {
+    repo: ImageRepository
+    store: BlobStore
+    policy: ImagePolicy
+    inspector: ContentInspector
+    config: ImageServiceConfig
+    log: Logger
+  }) {
+    this.#repo = deps.repo
+    this.#store = deps.store
+    this.#policy = deps.policy
+    this.#inspector = deps.inspector
+    this.#config = Object.freeze({ ...deps.config })
+    this.#log = deps.log
+  }
+
+  get policy(): ImagePolicy {
+    return this.#policy
+  }
+
+  /** Creates a `queued` image from the request's attributes (already in wire names). */
+  async create(ctx: AuthContext, attributes: Record<string, unknown>): Promise<Image> {
+    this.#policy.requireWriter(ctx)
+    const now = new Date()
+    const image = emptyImage(randomUUID(), ctx.projectId, now)
+
+    for (const [name, value] of Object.entries(attributes)) {
+      checkSettable(name, true)
+      if (name === 'id') image.id = validateImageId(value)
+      else if (name === 'owner') this.#setOwner(ctx, image, value)
+      else setAttribute(image, name, value)
+    }
+    if (image.visibility === 'public') this.#policy.requirePublicize(ctx)
+
+    await this.#repo.create(image)
+    this.#log.info({ imageId: image.id, projectId: ctx.projectId }, 'image created')
+    return image
+  }
+
+  #setOwner(ctx: AuthContext, image: Image, value: unknown): void {
+    if (!ctx.isAdmin && value !== ctx.projectId) {
+      throw new ForbiddenError('Only an admin may set the owner of an image to another project.')
+    }
+    setAttribute(image, 'owner', value)
+  }
+
+  /** Returns an image the caller may see; otherwise a 404. */
+  async get(ctx: AuthContext, id: string): Promise<Image> {
+    const image = await this.#repo.get(id)
+    if (image === null) throw this.#policy.notFound(id)
+    if (ctx.isAdmin || this.#policy.isOwner(ctx, image) || image.visibility !== 'shared') {
+      if (this.#policy.canSee(ctx, image, null)) return image
+      throw this.#policy.notFound(id)
+    }
+    const member = await this.#repo.getMember(id, ctx.projectId)
+    if (!this.#policy.canSee(ctx, image, member)) throw this.#policy.notFound(id)
+    return image
+  }
+
+  async list(query: ListQuery): Promise<Image[]> {
+    return this.#repo.list(query)
+  }
+
+  /** Applies JSON-patch operations in order, all or nothing. */
+  async update(ctx: AuthContext, id: string, operations: PatchOperation[]): Promise<Image> {
+    const image = await this.get(ctx, id)
+    this.#policy.requireOwner(ctx, image, 'modify')
+
+    const draft = structuredClone(image)
+    for (const operation of operations) this.#applyOperation(ctx, image, draft, operation)
+    if (draft.visibility === 'public' && image.visibility !== 'public') {
+      this.#policy.requirePublicize(ctx)
+    }
+
+    const updated = await this.#repo.update(draft)
+    if (updated === null) throw this.#policy.notFound(id)
+    this.#log.info({ imageId: id, projectId: ctx.projectId }, 'image updated')
+    return updated
+  }
+
+  #applyOperation(ctx: AuthContext, image: Image, draft: Image, operation: PatchOperation): void {
+    const [name, ...rest] = operation.path
+    if (name === undefined || name === '') {
+      throw new InvalidInputError('A patch path must name an attribute, such as /name.')
+    }
+    if (rest.length > 0) {
+      throw new InvalidInputError(`Nested paths are not allowed: /${operation.path.join('/')}.`)
+    }
+    checkSettable(name, false)
+    if ((name === 'disk_format' || name === 'container_format') && image.status !== 'queued') {
+      throw new ForbiddenError(
+        `Attribute ${name} can be only replaced for a queued image; this image is ${image.status}.`,
+      )
+    }
+    if (name === 'owner' && !ctx.isAdmin) {
+      throw new ForbiddenError('Only an admin may change the owner of an image.')
+    }
+
+    if (operation.op === 'remove') {
+      removeAttribute(draft, name)
+    } else if (operation.op === 'replace' && !isBaseAttribute(name) && !(name in draft.properties)) {
+      throw new ConflictError(`Property ${name} does not exist on image ${image.id}; use add.`)
+    } else {
+      setAttribute(draft, name, operation.value)
+    }
+  }
+
+  async delete(ctx: AuthContext, id: string): Promise<void> {
+    const image = await this.get(ctx, id)
+    this.#policy.requireOwner(ctx, image, 'delete')
+    if (image.protected) {
+      throw new ForbiddenError(
+        `Image ${id} is protected and cannot be deleted; set protected to false first.`,
+      )
+    }
+
+    const deleted = await this.#repo.delete(id)
+    if (deleted === null) throw this.#policy.notFound(id)
+    await this.#removeData(deleted)
+    this.#log.info({ imageId: id, projectId: ctx.projectId }, 'image deleted')
+  }
+
+  async #removeData(image: Image): Promise<void> {
+    if (image.location === null) return
+    try {
+      await this.#store.delete(image.location.key)
+    } catch (error) {
+      // The record is already gone; the consistency check removes data without a record.
+      this.#log.error({ imageId: image.id, err: error }, 'image data not removed')
+    }
+  }
+
+  /** Stores the image data and activates the image, or leaves it `queued` with nothing stored. */
+  async upload(
+    ctx: AuthContext,
+    id: string,
+    body: Readable,
+    options: UploadOptions,
+  ): Promise<Image> {
+    const image = await this.get(ctx, id)
+    this.#policy.requireOwner(ctx, image, 'upload data to')
+    this.#checkUploadable(image, options.expectedSize)
+    await this.#checkFreeSpace(options.expectedSize)
+
+    if ((await this.#repo.transition(id, ['queued'], 'saving')) === null) {
+      throw new ConflictError(
+        `Image ${id} is not queued for data: another upload is running or has finished.`,
+        'IMAGE_STATE_CONFLICT',
+      )
+    }
+    try {
+      return await this.#storeData(image, body, options)
+    } catch (error) {
+      await this.#repo.resetUpload(id)
+      this.#log.info({ imageId: id, err: error }, 'upload failed; image is queued again')
+      throw error
+    }
+  }
+
+  #checkUploadable(image: Image, expectedSize: number | null): void {
+    if (image.status !== 'queued') {
+      throw new ConflictError(
+        `Image ${image.id} is ${image.status}; data can only be uploaded to a queued image.`,
+        'IMAGE_STATE_CONFLICT',
+      )
+    }
+    if (image.diskFormat === null || image.containerFormat === null) {
+      throw new InvalidInputError(
+        'Properties disk_format and container_format must be set before uploading data.',
+      )
+    }
+    if (expectedSize !== null && expectedSize > this.#config.maxSizeBytes) {
+      throw new ServiceError(
+        'PAYLOAD_TOO_LARGE',
+        `The image is ${expectedSize} bytes but the maximum image size is ${this.#config.maxSizeBytes} bytes.`,
+      )
+    }
+  }
+
+  async #checkFreeSpace(expectedSize: number | null): Promise<void> {
+    if (expectedSize === null) return
+    const { freeBytes } = await this.#store.capacity()
+    if (expectedSize > freeBytes) {
+      throw new ServiceError(
+        'PAYLOAD_TOO_LARGE',
+        `The image is ${expectedSize} bytes but the ${this.#store.name} store has ${freeBytes} bytes free.`,
+      )
+    }
+  }
+
+  async #storeData(image: Image, body: Readable, options: UploadOptions): Promise<Image> {
+    const meter = new UploadMeter({
+      inspection: this.#inspector.begin(image),
+      maxSizeBytes: this.#config.maxSizeBytes,
+      expectedSize: options.expectedSize,
+    })
+    body.on('error', (error) => meter.destroy(error))
+    body.pipe(meter)
+
+    const key = image.id
+    await this.#store.write(key, meter, options.signal)
+    const { size, checksum, osHashValue, inspection } = meter.result
+
+    const active = await this.#repo.activate(image.id, {
+      size,
+      checksum,
+      osHashAlgo,
+      osHashValue,
+      virtualSize: inspection?.virtualSize ?? null,
+      location: { store: this.#store.name, key },
+    })
+    if (active === null) {
+      await this.#store.delete(key)
+      throw new ConflictError(
+        `Image ${image.id} was deleted or changed while its data was uploading.`,
+        'IMAGE_STATE_CONFLICT',
+      )
+    }
+    this.#log.info({ imageId: image.id, bytesIn: size }, 'image data stored')
+    return active
+  }
+
+  /**
+   * Opens the image data, or one range of it, for reading. Returns `null` for an image without
+   * data (the caller answers 204). Throws 416 for a range outside the data.
+   */
+  async download(
+    ctx: AuthContext,
+    id: string,
+    range: { start: number; end: number | null } | null,
+  ): Promise<ImageData | null> {
+    const image = await this.get(ctx, id)
+    if (image.status === 'deactivated' && !ctx.isAdmin) {
+      throw new ForbiddenError(
+        'The requested image has been deactivated. Image data download is forbidden.',
+      )
+    }
+    if (image.location === null || image.size === null) return null
+
+    const served = resolveRange(range, image.size)
+    try {
+      const stream = await this.#store.read(image.location.key, served)
+      return { image, stream, range: served }
+    } catch (error) {
+      if (error instanceof ServiceError) throw error
+      this.#log.error({ imageId: id, err: error }, 'image data unreadable')
+      throw new ServiceError(
+        'STORE_UNAVAILABLE',
+        `The data of image ${id} cannot be read from the ${this.#store.name} store; try again later or ask an operator.`,
+        { cause: error },
+      )
+    }
+  }
+
+  async addTag(ctx: AuthContext, id: string, tag: string): Promise<void> {
+    const image = await this.get(ctx, id)
+    this.#policy.requireOwner(ctx, image, 'modify')
+    validateTag(tag)
+    if (image.tags.includes(tag)) return
+    if (image.tags.length >= limits.maxTags) {
+      throw new ServiceError('PAYLOAD_TOO_LARGE', `Image ${id} has the maximum of ${limits.maxTags} tags.`)
+    }
+    await this.#repo.update({ ...image, tags: [...image.tags, tag] })
+  }
+
+  async deleteTag(ctx: AuthContext, id: string, tag: string): Promise<void> {
+    const image = await this.get(ctx, id)
+    this.#policy.requireOwner(ctx, image, 'modify')
+    if (!image.tags.includes(tag)) {
+      throw new NotFoundError(`Tag ${tag} not found on image ${id}.`)
+    }
+    await this.#repo.update({ ...image, tags: image.tags.filter((t) => t !== tag) })
+  }
+
+  async addMember(ctx: AuthContext, id: string, memberId: unknown): Promise<ImageMember> {
+    const image = await this.get(ctx, id)
+    this.#policy.requireOwner(ctx, image, 'share')
+    if (image.visibility !== 'shared') {
+      throw new ForbiddenError(
+        `Only shared images have members; image ${id} is ${image.visibility}. Set its visibility to shared first.`,
+      )
+    }
+    if (typeof memberId !== 'string' || memberId.length === 0 || memberId.length > 255) {
+      throw new InvalidInputError('The request body must be {"member": "<project id>"}.')
+    }
+    const now = new Date()
+    const member: ImageMember = {
+      imageId: id,
+      memberId,
+      status: 'pending',
+      createdAt: now,
+      updatedAt: now,
+    }
+    await this.#repo.addMember(member)
+    this.#log.info({ imageId: id, projectId: ctx.projectId, member: memberId }, 'member added')
+    return member
+  }
+
+  /** Owners and admins see every member; a member sees only its own membership. */
+  async listMembers(ctx: AuthContext, id: string): Promise<ImageMember[]> {
+    const image = await this.get(ctx, id)
+    if (image.visibility !== 'shared') {
+      throw new ForbiddenError(`Only shared images have members; image ${id} is ${image.visibility}.`)
+    }
+    const members = await this.#repo.listMembers(id)
+    if (ctx.isAdmin || this.#policy.isOwner(ctx, image)) return members
+    return members.filter((member) => member.memberId === ctx.projectId)
+  }
+
+  async getMember(ctx: AuthContext, id: string, memberId: string): Promise<ImageMember> {
+    const image = await this.get(ctx, id)
+    const member = await this.#repo.getMember(id, memberId)
+    const mayRead = ctx.isAdmin || this.#policy.isOwner(ctx, image) || memberId === ctx.projectId
+    if (member === null || !mayRead) {
+      throw new NotFoundError(`Project ${memberId} is not a member of image ${id}.`)
+    }
+    return member
+  }
+
+  /** Only the member itself may accept, reject or reset its membership. */
+  async updateMember(
+    ctx: AuthContext,
+    id: string,
+    memberId: string,
+    status: unknown,
+  ): Promise<ImageMember> {
+    const newStatus: MemberStatus = validateMemberStatus(status)
+    const member = await this.getMember(ctx, id, memberId)
+    if (memberId !== ctx.projectId) {
+      throw new ForbiddenError(
+        `Only project ${memberId} may change its membership status; the image owner cannot.`,
+      )
+    }
+    this.#policy.requireWriter(ctx)
+
+    const updated = { ...member, status: newStatus, updatedAt: new Date() }
+    await this.#repo.updateMember(updated)
+    return updated
+  }
+
+  async deleteMember(ctx: AuthContext, id: string, memberId: string): Promise<void> {
+    const image = await this.get(ctx, id)
+    if (!ctx.isAdmin && !this.#policy.isOwner(ctx, image)) {
+      await this.getMember(ctx, id, memberId)
+      throw new ForbiddenError(`Only the owner of image ${id} may remove its members.`)
+    }
+    this.#policy.requireOwner(ctx, image, 'unshare')
+    if (!(await this.#repo.deleteMember(id, memberId))) {
+      throw new NotFoundError(`Project ${memberId} is not a member of image ${id}.`)
+    }
+  }
+
+  /** Removes what interrupted uploads left behind; runs once at start-up. */
+  async recoverInterruptedUploads(): Promise<number> {
+    const removed = await this.#store.removeIncomplete()
+    const images = await this.#repo.listInterruptedUploads()
+    for (const image of images) {
+      await this.#store.delete(image.id)
+      await this.#repo.resetUpload(image.id)
+      this.#log.warn({ imageId: image.id }, 'interrupted upload reset to queued')
+    }
+    return removed + images.length
+  }
+}
+
+const baseAttributeNames = new Set([
+  'name',
+  'visibility',
+  'protected',
+  'os_hidden',
+  'disk_format',
+  'container_format',
+  'min_disk',
+  'min_ram',
+  'tags',
+  'owner',
+])
+
+function isBaseAttribute(name: string): boolean {
+  return baseAttributeNames.has(name)
+}
+
+function emptyImage(id: string, owner: string, now: Date): Image {
+  return {
+    id,
+    name: null,
+    status: 'queued',
+    visibility: 'shared',
+    protected: false,
+    osHidden: false,
+    checksum: null,
+    osHashAlgo: null,
+    osHashValue: null,
+    size: null,
+    virtualSize: null,
+    diskFormat: null,
+    containerFormat: null,
+    minDisk: 0,
+    minRam: 0,
+    owner,
+    createdAt: now,
+    updatedAt: now,
+    tags: [],
+    properties: {},
+    location: null,
+  }
+}
+
+function validateImageId(value: unknown): string {
+  if (typeof value !== 'string' || !uuidPattern.test(value)) {
+    throw new InvalidInputError(`Invalid id ${JSON.stringify(value)}: an image id must be a UUID.`)
+  }
+  return value.toLowerCase()
+}
+
+/**
+ * Checks a requested range against the image size. `end: null` means to the last byte, and a
+ * negative `start` asks for that many bytes at the end.
+ */
+export function resolveRange(
+  range: { start: number; end: number | null } | null,
+  size: number,
+): ByteRange {
+  if (range === null) return { start: 0, end: size - 1 }
+  if (range.start < 0) return { start: Math.max(0, size + range.start), end: size - 1 }
+  const end = range.end === null ? size - 1 : Math.min(range.end, size - 1)
+  if (range.start >= size || range.start > end) {
+    throw new ServiceError(
+      'RANGE_NOT_SATISFIABLE',
+      `Requested range ${range.start}-${range.end ?? ''} is outside the image's ${size} bytes.`,
+      { headers: { 'content-range': `bytes */${size}` } },
+    )
+  }
+  return { start: range.start, end }
+}

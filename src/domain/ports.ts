@@ -1,0 +1,204 @@
+import type { Readable } from 'node:stream'
+import type {
+  Image,
+  ImageLocation,
+  ImageMember,
+  ImageStatus,
+  MemberStatus,
+  Visibility,
+} from './image.js'
+
+/** Who is calling, as established from a validated token. */
+export interface AuthContext {
+  userId: string
+  userName: string
+  projectId: string
+  projectName: string
+  domainId: string
+  roles: readonly string[]
+  isAdmin: boolean
+}
+
+export const sortKeys = [
+  'created_at',
+  'updated_at',
+  'name',
+  'status',
+  'size',
+  'virtual_size',
+  'disk_format',
+  'container_format',
+  'id',
+  'owner',
+  'visibility',
+  'min_disk',
+  'min_ram',
+] as const
+export type SortKey = (typeof sortKeys)[number]
+
+export interface SortSpec {
+  key: SortKey
+  direction: 'asc' | 'desc'
+}
+
+/** Which images a caller may list: the visibility rule, resolved for one caller. */
+export interface ListScope {
+  /** The caller's project; `null` for an admin listing every image. */
+  projectId: string | null
+  /** When set, only images of this visibility; `all` adds community images to the default. */
+  visibility: Visibility | 'all' | null
+  /** Member status that makes a shared image appear; Glance's default is `accepted`. */
+  memberStatus: MemberStatus | 'all'
+}
+
+export interface ImageFilters {
+  name?: string
+  status?: ImageStatus
+  owner?: string
+  diskFormat?: string
+  containerFormat?: string
+  protected?: boolean
+  /** `false` (the default) hides images with `os_hidden`; `true` shows only those. */
+  osHidden?: boolean
+  tags?: string[]
+  properties?: Record<string, string>
+  sizeMin?: number
+  sizeMax?: number
+}
+
+export interface ListQuery {
+  scope: ListScope
+  filters: ImageFilters
+  sort: SortSpec[]
+  limit: number
+  /** The id of the last image of the previous page. */
+  marker: Image | null
+}
+
+/** Fields the repository writes when an upload completes. */
+export interface ImageDataInfo {
+  size: number
+  checksum: string
+  osHashAlgo: string
+  osHashValue: string
+  virtualSize: number | null
+  location: ImageLocation
+}
+
+/**
+ * Image metadata storage. Implementations make each method atomic: a reader never sees half
+ * of an update. Deleted images disappear from every read, but their ids stay reserved.
+ */
+export interface ImageRepository {
+  /** Inserts a new image. Throws `ConflictError` if the id exists or ever existed. */
+  create(image: Image): Promise<void>
+
+  /** Returns the image, or `null` when it does not exist or was deleted. */
+  get(id: string): Promise<Image | null>
+
+  /** Returns one page of images in the requested order, ties broken by `created_at` and id. */
+  list(query: ListQuery): Promise<Image[]>
+
+  /**
+   * Writes the changed fields, tags and properties of `image` and sets `updatedAt`. Returns
+   * the stored image, or `null` if it was deleted meanwhile.
+   */
+  update(image: Image): Promise<Image | null>
+
+  /**
+   * Moves the image from one of `from` to `to` only if its status is still one of them; the
+   * compare and the write are one transaction. Returns the updated image or `null` when the
+   * status had already changed (or the image is gone).
+   */
+  transition(id: string, from: readonly ImageStatus[], to: ImageStatus): Promise<Image | null>
+
+  /** Sets `saving` images to `active` with their data fields. Returns `null` if it was no longer `saving`. */
+  activate(id: string, data: ImageDataInfo): Promise<Image | null>
+
+  /** Returns a `saving` image to `queued`, clearing size, hashes and location. */
+  resetUpload(id: string): Promise<void>
+
+  /** Marks the image deleted and returns its last state, or `null` if it was already gone. */
+  delete(id: string): Promise<Image | null>
+
+  /** Lists images left in `saving` by a process that stopped during an upload. */
+  listInterruptedUploads(): Promise<Image[]>
+
+  /** Checks that the database answers. */
+  ping(): Promise<void>
+
+  addMember(member: ImageMember): Promise<void>
+  getMember(imageId: string, memberId: string): Promise<ImageMember | null>
+  listMembers(imageId: string): Promise<ImageMember[]>
+  updateMember(member: ImageMember): Promise<void>
+  /** Returns `false` when the membership did not exist. */
+  deleteMember(imageId: string, memberId: string): Promise<boolean>
+}
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number
+  /** Last byte, inclusive. */
+  end: number
+}
+
+export interface BlobInfo {
+  size: number
+}
+
+export interface StoreCapacity {
+  totalBytes: number
+  freeBytes: number
+}
+
+/**
+ * Image data storage. Keys are opaque strings of `[A-Za-z0-9._-]`.
+ *
+ * Writes are all-or-nothing: data becomes readable under its key only after the source stream
+ * ended without error and the data is durable. If the source fails, or the signal aborts, the
+ * partial data is removed and the key stays absent.
+ */
+export interface BlobStore {
+  readonly name: string
+
+  /**
+   * Streams `source` into a new blob. Throws `BlobExists` when the key is taken, and rethrows
+   * the source's error after removing the partial data.
+   */
+  write(key: string, source: Readable, signal?: AbortSignal): Promise<BlobInfo>
+
+  /** Opens the blob, or one byte range of it. Throws `BlobNotFound` when absent. */
+  read(key: string, range?: ByteRange): Promise<Readable>
+
+  /** Returns the blob's size. Throws `BlobNotFound` when absent. */
+  stat(key: string): Promise<BlobInfo>
+
+  /** Removes the blob. Returns `false` when it did not exist. */
+  delete(key: string): Promise<boolean>
+
+  capacity(): Promise<StoreCapacity>
+
+  /** Removes leftovers of writes that never finished, such as after a crash. Returns the count. */
+  removeIncomplete(): Promise<number>
+
+  /** Checks that the store can be read and written. */
+  ping(): Promise<void>
+}
+
+/** What inspection learned from an image's bytes. */
+export interface ContentInspection {
+  format: string
+  virtualSize: number
+}
+
+/** One upload's inspection; `push` and `finish` throw a client error to reject the data. */
+export interface InspectionSession {
+  push(chunk: Buffer): void
+  finish(): ContentInspection
+}
+
+/** Checks uploaded bytes against the image's declared formats while they stream in. */
+export interface ContentInspector {
+  /** Starts inspecting data for `image`, or returns `null` when its formats are not inspected. */
+  begin(image: Image): InspectionSession | null
+}

@@ -1,0 +1,199 @@
+import { readFile } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import type { Kysely } from 'kysely'
+import type { Logger } from 'pino'
+import { createImageApi } from './api/app.js'
+import { scheme, type Config } from './config.js'
+import { openDatabase, migrateToLatest } from './db/connection.js'
+import { IdentityRepository } from './db/identity-repository.js'
+import { SqlImageRepository } from './db/image-repository.js'
+import type { Database } from './db/schema.js'
+import { ImagePolicy } from './domain/policy.js'
+import { ImageService } from './domain/image-service.js'
+import type { Image } from './domain/image.js'
+import type { ContentInspector } from './domain/ports.js'
+import { StreamInspector } from './formats/inspector.js'
+import { createIdentityApi } from './identity/app.js'
+import { bootstrapIdentity, writeRcFile, type RcSettings } from './identity/bootstrap.js'
+import { buildCatalog, type CatalogService } from './identity/catalog.js'
+import { Directory } from './identity/directory.js'
+import { IdentityService } from './identity/identity-service.js'
+import { CheckedStore } from './store/base.js'
+import { createFileStore } from './store/file/index.js'
+import { defaultSubjectNames, ensureCertificate } from './tls/certificate.js'
+
+export interface RunningService {
+  imageUrl: string
+  identityUrl: string
+  rcFile: string
+  stop(): Promise<void>
+}
+
+const tokenCleanupMs = 60 * 60 * 1000
+
+/** Inspects bare images; other container formats are stored without looking inside. */
+function contentInspector(config: Config): ContentInspector {
+  return {
+    begin(image: Image) {
+      if (image.containerFormat !== 'bare' || image.diskFormat === null) return null
+      return new StreamInspector({
+        declaredFormat: image.diskFormat,
+        allowQcow2AsRaw: config.images.allowQcow2AsRaw,
+      })
+    },
+  }
+}
+
+/** Opens the database and applies migrations; shared by `serve` and `admin`. */
+export async function openMigratedDatabase(config: Config, log: Logger): Promise<Kysely<Database>> {
+  const db = openDatabase(config.database.url)
+  const result = await migrateToLatest(db)
+  for (const step of result.results ?? []) {
+    log.info({ migration: step.migrationName, status: step.status }, 'database migration applied')
+  }
+  return db
+}
+
+async function loadTls(config: Config, log: Logger): Promise<{ key: Buffer; cert: Buffer } | null> {
+  if (!config.tls.enabled) return null
+  const caFile = caFileOf(config)
+  const generated = await ensureCertificate(
+    { certFile: config.tls.certFile, keyFile: config.tls.keyFile, caFile },
+    defaultSubjectNames([config.server.publicHost, config.server.host]),
+  )
+  if (generated) log.info({ certFile: config.tls.certFile, caFile }, 'self-signed certificate created')
+  return { key: await readFile(config.tls.keyFile), cert: await readFile(config.tls.certFile) }
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host
+}
+
+/** Starts the image API and the identity API as configured; resolves once both listen. */
+export async function startService(config: Config, log: Logger): Promise<RunningService> {
+  const db = await openMigratedDatabase(config, log)
+  const store = new CheckedStore(await createFileStore({ directory: config.store.file.directory }), log)
+  const repo = new SqlImageRepository(db)
+
+  const identityRepo = new IdentityRepository(db)
+  const identity = new IdentityService(
+    identityRepo,
+    {
+      tokenLifetimeSeconds: config.identity.tokenLifetimeSeconds,
+      tokenCacheSeconds: config.identity.tokenCacheSeconds,
+    },
+    log.child({ component: 'identity' }),
+  )
+  const directory = new Directory(identityRepo, () => identity.forgetCachedTokens())
+  const rcFile = join(config.dataDir, 'admin-openrc.sh')
+  const { adminPassword } = await bootstrapIdentity(identityRepo, directory)
+  if (adminPassword !== null) {
+    // Written at once so that the password survives a failure later in start-up.
+    await writeRcFile(rcFile, rcSettings(config, adminPassword, config.server.identityPort))
+    log.info({ user: 'admin', rcFile }, 'identity bootstrapped; admin credentials written')
+  }
+
+  const images = new ImageService({
+    repo,
+    store,
+    policy: new ImagePolicy({ publicizeRoles: config.images.publicizeRoles }),
+    inspector: contentInspector(config),
+    config: { maxSizeBytes: config.images.maxSizeBytes },
+    log,
+  })
+  const recovered = await images.recoverInterruptedUploads()
+  if (recovered > 0) log.warn({ count: recovered }, 'removed leftovers of interrupted uploads')
+
+  const https = await loadTls(config, log)
+  const urls = { image: '', identity: '' }
+  let catalog: CatalogService[] = []
+
+  const imageApi = createImageApi({
+    images,
+    tokens: identity,
+    log,
+    https,
+    baseUrl: () => urls.image,
+    healthChecks: [
+      { name: 'database', run: () => repo.ping() },
+      {
+        name: 'store',
+        run: async () => {
+          await store.ping()
+          const capacity = await store.capacity()
+          return { store: store.name, free_bytes: capacity.freeBytes }
+        },
+      },
+    ],
+  })
+  const identityApi = createIdentityApi({
+    identity,
+    directory,
+    log,
+    https,
+    catalog: () => catalog,
+    baseUrl: () => urls.identity,
+  })
+
+  const imagePort = await listen(imageApi, config.server.host, config.server.port)
+  const identityPort = await listen(identityApi, config.server.host, config.server.identityPort)
+  const base = `${scheme(config)}://${urlHost(config.server.publicHost)}`
+  urls.image = `${base}:${imagePort}`
+  urls.identity = `${base}:${identityPort}`
+  catalog = buildCatalog({
+    region: config.identity.region,
+    imageServiceName: config.identity.imageServiceName,
+    imageUrls: { public: urls.image, internal: urls.image, admin: urls.image },
+    identityUrls: {
+      public: `${urls.identity}/v3`,
+      internal: `${urls.identity}/v3`,
+      admin: `${urls.identity}/v3`,
+    },
+  })
+
+  await writeRcFile(rcFile, rcSettings(config, null, identityPort))
+
+  const cleanup = setInterval(() => {
+    identityRepo
+      .deleteExpiredTokens(new Date())
+      .catch((error: unknown) => log.error({ err: error }, 'expired token cleanup failed'))
+  }, tokenCleanupMs)
+  cleanup.unref()
+
+  log.info({ imageUrl: urls.image, identityUrl: urls.identity }, 'service started')
+  return {
+    imageUrl: urls.image,
+    identityUrl: urls.identity,
+    rcFile,
+    async stop() {
+      clearInterval(cleanup)
+      await Promise.all([imageApi.close(), identityApi.close()])
+      await db.destroy()
+      log.info('service stopped')
+    },
+  }
+}
+
+function rcSettings(config: Config, password: string | null, identityPort: number): RcSettings {
+  return {
+    authUrl: `${scheme(config)}://${urlHost(config.server.publicHost)}:${identityPort}/v3`,
+    username: 'admin',
+    password,
+    projectName: 'admin',
+    region: config.identity.region,
+    interface: 'admin',
+    caFile: config.tls.enabled ? caFileOf(config) : null,
+  }
+}
+
+function caFileOf(config: Config): string {
+  return config.tls.caFile ?? join(config.dataDir, 'tls', 'ca.pem')
+}
+
+async function listen(app: FastifyInstance, host: string, port: number): Promise<number> {
+  await app.listen({ host, port })
+  return (app.server.address() as AddressInfo).port
+}
+
