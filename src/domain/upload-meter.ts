@@ -1,5 +1,5 @@
-import { createHash, type Hash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
+import { ImageHasher } from '../hashing/image-hasher.js'
 import { InvalidInputError, ServiceError } from './errors.js'
 import type { ContentInspection, InspectionSession } from './ports.js'
 
@@ -24,14 +24,14 @@ export interface UploadResult {
  */
 export class UploadMeter extends Transform {
   readonly #options: UploadMeterOptions
-  readonly #md5: Hash = createHash('md5')
-  readonly #sha512: Hash = createHash('sha512')
+  readonly #hasher: ImageHasher
   #size = 0
   #result: UploadResult | null = null
 
   constructor(options: UploadMeterOptions) {
     super({ readableHighWaterMark: 1024 * 1024, writableHighWaterMark: 1024 * 1024 })
     this.#options = options
+    this.#hasher = new ImageHasher(options.expectedSize)
   }
 
   get bytesSeen(): number {
@@ -54,24 +54,27 @@ export class UploadMeter extends Transform {
         )
       }
       this.#options.inspection?.push(chunk)
-      this.#md5.update(chunk)
-      this.#sha512.update(chunk)
-      callback(null, chunk)
+      const pending = this.#hasher.update(chunk)
+      if (pending === undefined) callback(null, chunk)
+      else pending.then(() => callback(null, chunk), callback)
     } catch (error) {
       callback(error as Error)
     }
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.#result === null) this.#hasher.dispose()
+    callback(error)
   }
 
   override _flush(callback: TransformCallback): void {
-    try {
-      this.#result = this.#finish()
+    this.#finish().then((result) => {
+      this.#result = result
       callback()
-    } catch (error) {
-      callback(error as Error)
-    }
+    }, callback)
   }
 
-  #finish(): UploadResult {
+  async #finish(): Promise<UploadResult> {
     if (this.#size === 0) {
       throw new InvalidInputError('The upload is empty: send the image data in the request body.')
     }
@@ -82,11 +85,7 @@ export class UploadMeter extends Transform {
       )
     }
     const inspection = this.#options.inspection?.finish() ?? null
-    return {
-      size: this.#size,
-      checksum: this.#md5.digest('hex'),
-      osHashValue: this.#sha512.digest('hex'),
-      inspection,
-    }
+    const digests = await this.#hasher.digest()
+    return { size: this.#size, checksum: digests.md5, osHashValue: digests.sha512, inspection }
   }
 }

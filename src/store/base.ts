@@ -22,22 +22,22 @@ export class CheckedStore implements BlobStore {
     return this.#driver.name
   }
 
-  write(key: string, source: Readable, signal?: AbortSignal): Promise<BlobInfo> {
+  async write(key: string, source: Readable, signal?: AbortSignal): Promise<BlobInfo> {
     this.#checkKey(key)
     return this.#timed('write', key, () => this.#driver.write(key, source, signal))
   }
 
-  read(key: string, range?: ByteRange): Promise<Readable> {
+  async read(key: string, range?: ByteRange): Promise<Readable> {
     this.#checkKey(key)
     return this.#timed('read', key, () => this.#driver.read(key, range))
   }
 
-  stat(key: string): Promise<BlobInfo> {
+  async stat(key: string): Promise<BlobInfo> {
     this.#checkKey(key)
     return this.#timed('stat', key, () => this.#driver.stat(key))
   }
 
-  delete(key: string): Promise<boolean> {
+  async delete(key: string): Promise<boolean> {
     this.#checkKey(key)
     return this.#timed('delete', key, () => this.#driver.delete(key))
   }
