@@ -20,6 +20,7 @@ import {
   validateMemberStatus,
   type Image,
   type ImageMember,
+  type ImageStatus,
   type MemberStatus,
 } from './image.js'
 import type { ImagePolicy } from './policy.js'
@@ -324,6 +325,36 @@ export class ImageService {
         { cause: error },
       )
     }
+  }
+
+  /** Hides an active image's data from everyone but admins; admins only, as in Glance. */
+  async deactivate(ctx: AuthContext, id: string): Promise<void> {
+    await this.#toggleActive(ctx, id, 'deactivate', ['active', 'deactivated'], 'deactivated')
+  }
+
+  async reactivate(ctx: AuthContext, id: string): Promise<void> {
+    await this.#toggleActive(ctx, id, 'reactivate', ['active', 'deactivated'], 'active')
+  }
+
+  async #toggleActive(
+    ctx: AuthContext,
+    id: string,
+    action: string,
+    from: ImageStatus[],
+    to: ImageStatus,
+  ): Promise<void> {
+    const image = await this.get(ctx, id)
+    if (!ctx.isAdmin) {
+      throw new ForbiddenError(`You are not authorized to ${action} images: admin role required.`)
+    }
+    if (!from.includes(image.status)) {
+      throw new ForbiddenError(`Not allowed to ${action} image in status '${image.status}'.`)
+    }
+    if (image.status === to) return
+    if ((await this.#repo.transition(id, [image.status], to)) === null) {
+      throw new ConflictError(`Image ${id} changed status meanwhile; try again.`, 'IMAGE_STATE_CONFLICT')
+    }
+    this.#log.info({ imageId: id, projectId: ctx.projectId, status: to }, 'image status changed')
   }
 
   async addTag(ctx: AuthContext, id: string, tag: string): Promise<void> {

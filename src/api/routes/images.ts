@@ -19,6 +19,14 @@ export function registerImageRoutes(app: FastifyInstance, images: ImageService):
   app.delete<IdParams>('/v2/images/:id', (req, reply) => handlers.remove(req, reply))
   app.put<IdParams>('/v2/images/:id/file', (req, reply) => handlers.upload(req, reply))
   app.get<IdParams>('/v2/images/:id/file', (req, reply) => handlers.download(req, reply))
+  app.post<IdParams>('/v2/images/:id/actions/deactivate', async (req, reply) => {
+    await images.deactivate(authOf(req), req.params.id)
+    reply.status(204).send()
+  })
+  app.post<IdParams>('/v2/images/:id/actions/reactivate', async (req, reply) => {
+    await images.reactivate(authOf(req), req.params.id)
+    reply.status(204).send()
+  })
 }
 
 export function authOf(request: FastifyRequest): AuthContext {
