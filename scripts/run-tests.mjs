@@ -22,7 +22,9 @@ const files = ['dist/src', 'dist/test']
   .filter((file) => filter.length === 0 || filter.some((part) => file.includes(part)))
   .sort()
 if (files.length === 0) {
-  console.error(`run-tests: no compiled test files match ${filter.join(' ') || 'dist/**/*.test.js'}`)
+  console.error(
+    `run-tests: no compiled test files match ${filter.join(' ') || 'dist/**/*.test.js'}`,
+  )
   process.exit(1)
 }
 

@@ -15,7 +15,10 @@ export function addConfigOptions(command: Command): Command {
   return command
     .option('--data-dir <dir>', 'data directory (env IMAGE_LIBRARY_DATA_DIR; default ./data)')
     .option('--config <file>', 'configuration file (default <data-dir>/image-library.toml)')
-    .option('--database-url <url>', 'metadata database, sqlite:///path (env IMAGE_LIBRARY_DATABASE_URL)')
+    .option(
+      '--database-url <url>',
+      'metadata database, sqlite:///path (env IMAGE_LIBRARY_DATABASE_URL)',
+    )
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace')
 }
 
@@ -37,4 +40,3 @@ export function overridesFrom(options: Record<string, unknown>): ConfigOverrides
   set('keyFile', pick('key'))
   return overrides
 }
-

@@ -29,14 +29,20 @@ describe('configuration', () => {
   })
 
   it('reads the file, and flags override it', async () => {
-    await writeFile(join(dir, 'image-library.toml'), '[server]\nport = 9393\npublic_host = "img.example"\n')
+    await writeFile(
+      join(dir, 'image-library.toml'),
+      '[server]\nport = 9393\npublic_host = "img.example"\n',
+    )
     const config = loadConfig({ dataDir: dir, port: 9494 }, {})
     assert.equal(config.server.port, 9494)
     assert.equal(config.server.publicHost, 'img.example')
   })
 
   it('takes the data directory and database from the environment', () => {
-    const config = loadConfig({}, { IMAGE_LIBRARY_DATA_DIR: dir, IMAGE_LIBRARY_DATABASE_URL: 'sqlite:///tmp/x.db' })
+    const config = loadConfig(
+      {},
+      { IMAGE_LIBRARY_DATA_DIR: dir, IMAGE_LIBRARY_DATABASE_URL: 'sqlite:///tmp/x.db' },
+    )
     assert.equal(config.dataDir, dir)
     assert.equal(config.database.url, 'sqlite:///tmp/x.db')
   })
@@ -44,18 +50,24 @@ describe('configuration', () => {
   it('names an unknown key and lists the valid ones', async () => {
     const file = join(dir, 'bad-key.toml')
     await writeFile(file, '[server]\nprot = 1\n')
-    assert.throws(() => loadConfig({ dataDir: dir, configFile: file }, {}), (error: Error) => {
-      assert.ok(error instanceof ConfigError)
-      assert.match(error.message, /unknown key server\.prot/)
-      assert.match(error.message, /port/)
-      return true
-    })
+    assert.throws(
+      () => loadConfig({ dataDir: dir, configFile: file }, {}),
+      (error: Error) => {
+        assert.ok(error instanceof ConfigError)
+        assert.match(error.message, /unknown key server\.prot/)
+        assert.match(error.message, /port/)
+        return true
+      },
+    )
   })
 
   it('names a value of the wrong type or range', async () => {
     const file = join(dir, 'bad-value.toml')
     await writeFile(file, '[server]\nport = "high"\n')
-    assert.throws(() => loadConfig({ dataDir: dir, configFile: file }, {}), /server\.port is "high", expected an integer/)
+    assert.throws(
+      () => loadConfig({ dataDir: dir, configFile: file }, {}),
+      /server\.port is "high", expected an integer/,
+    )
     await writeFile(file, '[server]\nport = 70000\n')
     assert.throws(() => loadConfig({ dataDir: dir, configFile: file }, {}), /at most 65535/)
   })
@@ -63,13 +75,22 @@ describe('configuration', () => {
   it('rejects an unknown section, bad TOML and a missing explicit file', async () => {
     const file = join(dir, 'bad-section.toml')
     await writeFile(file, '[storage]\nx = 1\n')
-    assert.throws(() => loadConfig({ dataDir: dir, configFile: file }, {}), /unknown section \[storage\]/)
+    assert.throws(
+      () => loadConfig({ dataDir: dir, configFile: file }, {}),
+      /unknown section \[storage\]/,
+    )
     await writeFile(file, '[server\n')
     assert.throws(() => loadConfig({ dataDir: dir, configFile: file }, {}), /not valid TOML/)
-    assert.throws(() => loadConfig({ dataDir: dir, configFile: join(dir, 'none.toml') }, {}), /does not exist/)
+    assert.throws(
+      () => loadConfig({ dataDir: dir, configFile: join(dir, 'none.toml') }, {}),
+      /does not exist/,
+    )
   })
 
   it('rejects an unknown log level', () => {
-    assert.throws(() => loadConfig({ dataDir: dir, logLevel: 'loud' }, {}), /log level loud is invalid/)
+    assert.throws(
+      () => loadConfig({ dataDir: dir, logLevel: 'loud' }, {}),
+      /log level loud is invalid/,
+    )
   })
 })

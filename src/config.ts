@@ -86,7 +86,10 @@ const settings: Record<string, Record<string, Setting>> = {
     publicize_roles: { kind: 'string[]' },
   },
   log: {
-    level: { kind: 'string', oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    level: {
+      kind: 'string',
+      oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    },
     file: { kind: 'string' },
   },
 }
@@ -99,7 +102,8 @@ type FileValues = Record<string, Record<string, unknown>>
  */
 export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv): Readonly<Config> {
   const dataDir = resolve(overrides.dataDir ?? env.IMAGE_LIBRARY_DATA_DIR ?? 'data')
-  const configFile = overrides.configFile ?? env.IMAGE_LIBRARY_CONFIG ?? join(dataDir, 'image-library.toml')
+  const configFile =
+    overrides.configFile ?? env.IMAGE_LIBRARY_CONFIG ?? join(dataDir, 'image-library.toml')
   const file = readConfigFile(configFile, overrides.configFile !== undefined)
   const get = <T>(section: string, key: string, fallback: T): T =>
     (file[section]?.[key] as T | undefined) ?? fallback
@@ -143,7 +147,8 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv): 
       file: path(get('log', 'file', join(dataDir, 'logs', 'image-library.log'))),
     },
   }
-  if (config.server.publicHost === '') config.server.publicHost = defaultPublicHost(config.server.host)
+  if (config.server.publicHost === '')
+    config.server.publicHost = defaultPublicHost(config.server.host)
   checkLevel(config.log.level)
   return deepFreeze(config)
 }
@@ -173,7 +178,9 @@ function readConfigFile(file: string, required: boolean): FileValues {
   try {
     parsed = parseToml(readFileSync(file, 'utf8'))
   } catch (error) {
-    throw new ConfigError(`configuration file ${file} is not valid TOML: ${(error as Error).message}`)
+    throw new ConfigError(
+      `configuration file ${file} is not valid TOML: ${(error as Error).message}`,
+    )
   }
   return validateFile(file, parsed)
 }
@@ -182,7 +189,12 @@ function validateFile(file: string, parsed: Record<string, unknown>): FileValues
   const result: FileValues = {}
   for (const [section, values] of Object.entries(parsed)) {
     const known = settings[section]
-    if (known === undefined || typeof values !== 'object' || values === null || Array.isArray(values)) {
+    if (
+      known === undefined ||
+      typeof values !== 'object' ||
+      values === null ||
+      Array.isArray(values)
+    ) {
       throw new ConfigError(
         `${file}: unknown section [${section}]; sections are ${Object.keys(settings).join(', ')}.`,
       )

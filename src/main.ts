@@ -47,7 +47,9 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExample:\n  image-library serve --data-dir /var/lib/image-library')
     .action(serve)
 
-  registerAdminCommands(program.command('admin').description('administer users, projects and the database'))
+  registerAdminCommands(
+    program.command('admin').description('administer users, projects and the database'),
+  )
   return program
 }
 

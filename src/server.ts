@@ -63,7 +63,8 @@ async function loadTls(config: Config, log: Logger): Promise<{ key: Buffer; cert
     { certFile: config.tls.certFile, keyFile: config.tls.keyFile, caFile },
     defaultSubjectNames([config.server.publicHost, config.server.host]),
   )
-  if (generated) log.info({ certFile: config.tls.certFile, caFile }, 'self-signed certificate created')
+  if (generated)
+    log.info({ certFile: config.tls.certFile, caFile }, 'self-signed certificate created')
   return { key: await readFile(config.tls.keyFile), cert: await readFile(config.tls.certFile) }
 }
 
@@ -74,7 +75,10 @@ function urlHost(host: string): string {
 /** Starts the image API and the identity API as configured; resolves once both listen. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   const db = await openMigratedDatabase(config, log)
-  const store = new CheckedStore(await createFileStore({ directory: config.store.file.directory }), log)
+  const store = new CheckedStore(
+    await createFileStore({ directory: config.store.file.directory }),
+    log,
+  )
   const repo = new SqlImageRepository(db)
 
   const identityRepo = new IdentityRepository(db)
@@ -196,4 +200,3 @@ async function listen(app: FastifyInstance, host: string, port: number): Promise
   await app.listen({ host, port })
   return (app.server.address() as AddressInfo).port
 }
-

@@ -28,10 +28,17 @@ function print(rows: Row[], format: AdminContext['format']): void {
   }
   if (rows.length === 0) return
   const columns = Object.keys(rows[0]!)
-  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)))
-  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()
+  const widths = columns.map((c) =>
+    Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)),
+  )
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd()
   process.stdout.write(line(columns) + '\n')
-  for (const row of rows) process.stdout.write(line(columns.map((c) => String(row[c] ?? ''))) + '\n')
+  for (const row of rows)
+    process.stdout.write(line(columns.map((c) => String(row[c] ?? ''))) + '\n')
 }
 
 /**
@@ -110,7 +117,10 @@ function registerProjectCommands(project: Command): void {
   list.action(
     action(list, async (ctx) => {
       const projects = await ctx.repo.listProjects()
-      print(projects.map((p) => ({ id: p.id, name: p.name, domain_id: p.domainId })), ctx.format)
+      print(
+        projects.map((p) => ({ id: p.id, name: p.name, domain_id: p.domainId })),
+        ctx.format,
+      )
     }),
   )
 
@@ -138,8 +148,14 @@ function registerUserCommands(user: Command): void {
     )
   create.action(
     action(create, async (ctx, name: string) => {
-      const opts = create.opts<{ password: string; project?: string; role: string; domain: string }>()
-      const project = opts.project === undefined ? null : await ctx.directory.requireProject(opts.project)
+      const opts = create.opts<{
+        password: string
+        project?: string
+        role: string
+        domain: string
+      }>()
+      const project =
+        opts.project === undefined ? null : await ctx.directory.requireProject(opts.project)
       const created = await ctx.directory.createUser({
         name,
         password: opts.password,
@@ -150,7 +166,10 @@ function registerUserCommands(user: Command): void {
         const role = await ctx.directory.requireRole(opts.role)
         await ctx.directory.assignRole(created.id, project.id, role.id)
       }
-      print([{ id: created.id, name: created.name, default_project_id: project?.id ?? '' }], ctx.format)
+      print(
+        [{ id: created.id, name: created.name, default_project_id: project?.id ?? '' }],
+        ctx.format,
+      )
     }),
   )
 
@@ -172,7 +191,9 @@ function registerUserCommands(user: Command): void {
   password.action(
     action(password, async (ctx, idOrName: string) => {
       const found = await ctx.directory.requireUser(idOrName)
-      await ctx.directory.updateUser(found.id, { password: password.opts<{ password: string }>().password })
+      await ctx.directory.updateUser(found.id, {
+        password: password.opts<{ password: string }>().password,
+      })
       process.stdout.write(`Changed the password of ${found.name}.\n`)
     }),
   )
@@ -191,7 +212,10 @@ function registerRoleCommands(role: Command): void {
   const list = role.command('list').description('list roles')
   list.action(
     action(list, async (ctx) => {
-      print((await ctx.repo.listRoles()).map((r) => ({ id: r.id, name: r.name })), ctx.format)
+      print(
+        (await ctx.repo.listRoles()).map((r) => ({ id: r.id, name: r.name })),
+        ctx.format,
+      )
     }),
   )
 
@@ -229,7 +253,8 @@ function registerRoleCommands(role: Command): void {
   assignments.action(
     action(assignments, async (ctx) => {
       const opts = assignments.opts<{ project?: string; user?: string }>()
-      const project = opts.project === undefined ? undefined : await ctx.directory.requireProject(opts.project)
+      const project =
+        opts.project === undefined ? undefined : await ctx.directory.requireProject(opts.project)
       const user = opts.user === undefined ? undefined : await ctx.directory.requireUser(opts.user)
       const rows = await ctx.repo.listAssignments({
         ...(project === undefined ? {} : { projectId: project.id }),
@@ -270,7 +295,10 @@ function registerDbCommands(db: Command): void {
     const connection = openDatabase(config.database.url)
     try {
       for (const migration of await createMigrator(connection).getMigrations()) {
-        const state = migration.executedAt === undefined ? 'pending' : `applied ${migration.executedAt.toISOString()}`
+        const state =
+          migration.executedAt === undefined
+            ? 'pending'
+            : `applied ${migration.executedAt.toISOString()}`
         process.stdout.write(`${migration.name}: ${state}\n`)
       }
     } finally {

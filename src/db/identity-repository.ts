@@ -1,13 +1,6 @@
 import type { Kysely } from 'kysely'
 import { ConflictError } from '../domain/errors.js'
-import type {
-  Domain,
-  Project,
-  Role,
-  RoleAssignment,
-  TokenRecord,
-  User,
-} from '../identity/model.js'
+import type { Domain, Project, Role, RoleAssignment, TokenRecord, User } from '../identity/model.js'
 import { isUniqueViolation } from './image-repository.js'
 import type { Database } from './schema.js'
 
@@ -41,7 +34,11 @@ export class IdentityRepository {
   }
 
   async getDomain(id: string): Promise<Domain | null> {
-    const row = await this.#db.selectFrom('domains').selectAll().where('id', '=', id).executeTakeFirst()
+    const row = await this.#db
+      .selectFrom('domains')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     return row === undefined ? null : { ...row, enabled: row.enabled === 1 }
   }
 
@@ -68,7 +65,11 @@ export class IdentityRepository {
   }
 
   async getProject(id: string): Promise<Project | null> {
-    const row = await this.#db.selectFrom('projects').selectAll().where('id', '=', id).executeTakeFirst()
+    const row = await this.#db
+      .selectFrom('projects')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     return row === undefined ? null : rowToProject(row)
   }
 
@@ -121,7 +122,11 @@ export class IdentityRepository {
   }
 
   async getUser(id: string): Promise<User | null> {
-    const row = await this.#db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+    const row = await this.#db
+      .selectFrom('users')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     return row === undefined ? null : rowToUser(row)
   }
 
@@ -155,7 +160,11 @@ export class IdentityRepository {
   }
 
   async getRole(id: string): Promise<Role | null> {
-    const row = await this.#db.selectFrom('roles').selectAll().where('id', '=', id).executeTakeFirst()
+    const row = await this.#db
+      .selectFrom('roles')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     return row ?? null
   }
 

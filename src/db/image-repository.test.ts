@@ -107,7 +107,10 @@ describe('SQL image repository on SQLite', () => {
     const orders: SortSpec[][] = [
       [],
       [{ key: 'name', direction: 'asc' }],
-      [{ key: 'name', direction: 'desc' }, { key: 'size', direction: 'asc' }],
+      [
+        { key: 'name', direction: 'desc' },
+        { key: 'size', direction: 'asc' },
+      ],
       [{ key: 'size', direction: 'desc' }],
       [{ key: 'created_at', direction: 'asc' }],
     ]
@@ -140,7 +143,13 @@ describe('SQL image repository on SQLite', () => {
     const image = makeImage({ owner: 'owner', visibility: 'shared' })
     await repo.create(image)
     const now = new Date()
-    await repo.addMember({ imageId: image.id, memberId: 'guest', status: 'pending', createdAt: now, updatedAt: now })
+    await repo.addMember({
+      imageId: image.id,
+      memberId: 'guest',
+      status: 'pending',
+      createdAt: now,
+      updatedAt: now,
+    })
 
     const scoped = (memberStatus: 'accepted' | 'pending' | 'all'): ListQuery => ({
       ...query([], 100, null),
@@ -150,7 +159,13 @@ describe('SQL image repository on SQLite', () => {
     assert.equal((await repo.list(scoped('pending'))).length, 1)
     assert.equal((await repo.list(scoped('all'))).length, 1)
     await assert.rejects(
-      repo.addMember({ imageId: image.id, memberId: 'guest', status: 'pending', createdAt: now, updatedAt: now }),
+      repo.addMember({
+        imageId: image.id,
+        memberId: 'guest',
+        status: 'pending',
+        createdAt: now,
+        updatedAt: now,
+      }),
       ConflictError,
     )
   })

@@ -8,12 +8,7 @@ import {
   NotFoundError,
   ServiceError,
 } from './errors.js'
-import {
-  checkSettable,
-  removeAttribute,
-  setAttribute,
-  validateTag,
-} from './image-fields.js'
+import { checkSettable, removeAttribute, setAttribute, validateTag } from './image-fields.js'
 import {
   limits,
   osHashAlgo,
@@ -173,7 +168,11 @@ export class ImageService {
 
     if (operation.op === 'remove') {
       removeAttribute(draft, name)
-    } else if (operation.op === 'replace' && !isBaseAttribute(name) && !(name in draft.properties)) {
+    } else if (
+      operation.op === 'replace' &&
+      !isBaseAttribute(name) &&
+      !(name in draft.properties)
+    ) {
       throw new ConflictError(`Property ${name} does not exist on image ${image.id}; use add.`)
     } else {
       setAttribute(draft, name, operation.value)
@@ -352,7 +351,10 @@ export class ImageService {
     }
     if (image.status === to) return
     if ((await this.#repo.transition(id, [image.status], to)) === null) {
-      throw new ConflictError(`Image ${id} changed status meanwhile; try again.`, 'IMAGE_STATE_CONFLICT')
+      throw new ConflictError(
+        `Image ${id} changed status meanwhile; try again.`,
+        'IMAGE_STATE_CONFLICT',
+      )
     }
     this.#log.info({ imageId: id, projectId: ctx.projectId, status: to }, 'image status changed')
   }
@@ -363,7 +365,10 @@ export class ImageService {
     validateTag(tag)
     if (image.tags.includes(tag)) return
     if (image.tags.length >= limits.maxTags) {
-      throw new ServiceError('PAYLOAD_TOO_LARGE', `Image ${id} has the maximum of ${limits.maxTags} tags.`)
+      throw new ServiceError(
+        'PAYLOAD_TOO_LARGE',
+        `Image ${id} has the maximum of ${limits.maxTags} tags.`,
+      )
     }
     await this.#repo.update({ ...image, tags: [...image.tags, tag] })
   }
@@ -405,7 +410,9 @@ export class ImageService {
   async listMembers(ctx: AuthContext, id: string): Promise<ImageMember[]> {
     const image = await this.get(ctx, id)
     if (image.visibility !== 'shared') {
-      throw new ForbiddenError(`Only shared images have members; image ${id} is ${image.visibility}.`)
+      throw new ForbiddenError(
+        `Only shared images have members; image ${id} is ${image.visibility}.`,
+      )
     }
     const members = await this.#repo.listMembers(id)
     if (ctx.isAdmin || this.#policy.isOwner(ctx, image)) return members

@@ -92,11 +92,7 @@ export interface ImageMember {
   updatedAt: Date
 }
 
-function validateOneOf<T extends string>(
-  values: readonly T[],
-  field: string,
-  value: unknown,
-): T {
+function validateOneOf<T extends string>(values: readonly T[], field: string, value: unknown): T {
   if (typeof value === 'string' && (values as readonly string[]).includes(value)) {
     return value as T
   }

@@ -46,7 +46,11 @@ export function createIdentityApi(options: IdentityApiOptions): FastifyInstance 
   registerAccessLog(app)
   app.setErrorHandler((error, request, reply) => sendKeystoneError(error, request, reply))
   app.setNotFoundHandler((request, reply) =>
-    sendKeystoneError(new ServiceError('NOT_FOUND', `No such resource: ${request.url}.`), request, reply),
+    sendKeystoneError(
+      new ServiceError('NOT_FOUND', `No such resource: ${request.url}.`),
+      request,
+      reply,
+    ),
   )
 
   app.addHook('preHandler', async (request) => {
@@ -68,7 +72,8 @@ export function createIdentityApi(options: IdentityApiOptions): FastifyInstance 
 }
 
 function caller(request: FastifyRequest): TokenView {
-  if (request.token === undefined) throw new ServiceError('UNAUTHORIZED', 'Authentication required.')
+  if (request.token === undefined)
+    throw new ServiceError('UNAUTHORIZED', 'Authentication required.')
   return request.token
 }
 
@@ -107,7 +112,8 @@ function registerTokenRoutes(app: FastifyInstance, options: IdentityApiOptions):
 
   const subject = async (request: FastifyRequest): Promise<{ token: string; view: TokenView }> => {
     const token = request.headers['x-subject-token']
-    if (typeof token !== 'string') throw new InvalidInputError('The X-Subject-Token header is missing.')
+    if (typeof token !== 'string')
+      throw new InvalidInputError('The X-Subject-Token header is missing.')
     const view = await identity.validate(token).catch((error: unknown) => {
       if (error instanceof ServiceError && error.code === 'UNAUTHORIZED') {
         throw new ServiceError('NOT_FOUND', 'Could not find token.')
@@ -167,10 +173,13 @@ export function parseAuthRequest(body: unknown): PasswordAuth | TokenAuth {
   }
   if (methods.includes('token')) {
     const token = field(field(identity, 'token'), 'id')
-    if (typeof token !== 'string') throw new InvalidInputError('auth.identity.token.id must be a string.')
+    if (typeof token !== 'string')
+      throw new InvalidInputError('auth.identity.token.id must be a string.')
     return { method: 'token', token, project }
   }
-  throw new InvalidInputError(`Unsupported auth methods ${JSON.stringify(methods)}: use password or token.`)
+  throw new InvalidInputError(
+    `Unsupported auth methods ${JSON.stringify(methods)}: use password or token.`,
+  )
 }
 
 function parseScope(scope: unknown): NamedReference | null {
@@ -183,7 +192,9 @@ function parseScope(scope: unknown): NamedReference | null {
 
 function reference(value: unknown): NamedReference {
   if (typeof value !== 'object' || value === null) {
-    throw new InvalidInputError('A user or project reference must be an object with an id or a name.')
+    throw new InvalidInputError(
+      'A user or project reference must be an object with an id or a name.',
+    )
   }
   const { id, name, domain } = value as Record<string, unknown>
   const result: NamedReference = {}
@@ -219,7 +230,12 @@ function registerDirectoryRoutes(app: FastifyInstance, options: IdentityApiOptio
     admin(request)
     const { name } = request.query as Query
     const domains = await repo.listDomains(name === undefined ? {} : { name })
-    return listBody('domains', domains.map((d) => domainToWire(d, base())), base(), 'domains')
+    return listBody(
+      'domains',
+      domains.map((d) => domainToWire(d, base())),
+      base(),
+      'domains',
+    )
   })
   app.get<IdParams>('/v3/domains/:id', async (request) => {
     admin(request)
@@ -245,13 +261,19 @@ function registerDirectoryRoutes(app: FastifyInstance, options: IdentityApiOptio
       ...(name === undefined ? {} : { name }),
       ...(domainId === undefined ? {} : { domainId }),
     })
-    return listBody('projects', projects.map((p) => projectToWire(p, base())), base(), 'projects')
+    return listBody(
+      'projects',
+      projects.map((p) => projectToWire(p, base())),
+      base(),
+      'projects',
+    )
   })
   app.get<IdParams>('/v3/projects/:id', async (request) => {
     const view = caller(request)
     if (view.project.id !== request.params.id) admin(request)
     const project = await repo.getProject(request.params.id)
-    if (project === null) throw new ServiceError('NOT_FOUND', `Could not find project: ${request.params.id}.`)
+    if (project === null)
+      throw new ServiceError('NOT_FOUND', `Could not find project: ${request.params.id}.`)
     return { project: projectToWire(project, base()) }
   })
   app.delete<IdParams>('/v3/projects/:id', async (request, reply) => {
@@ -267,7 +289,8 @@ function registerDirectoryRoutes(app: FastifyInstance, options: IdentityApiOptio
       name: input.name as string,
       ...optionalString('domainId', input.domain_id),
       ...optionalString('password', input.password),
-      defaultProjectId: typeof input.default_project_id === 'string' ? input.default_project_id : null,
+      defaultProjectId:
+        typeof input.default_project_id === 'string' ? input.default_project_id : null,
       email: typeof input.email === 'string' ? input.email : null,
       enabled: input.enabled !== false,
     })
@@ -281,12 +304,18 @@ function registerDirectoryRoutes(app: FastifyInstance, options: IdentityApiOptio
       ...(name === undefined ? {} : { name }),
       ...(domainId === undefined ? {} : { domainId }),
     })
-    return listBody('users', users.map((u) => userToWire(u, base())), base(), 'users')
+    return listBody(
+      'users',
+      users.map((u) => userToWire(u, base())),
+      base(),
+      'users',
+    )
   })
   app.get<IdParams>('/v3/users/:id', async (request) => {
     if (caller(request).user.id !== request.params.id) admin(request)
     const user = await repo.getUser(request.params.id)
-    if (user === null) throw new ServiceError('NOT_FOUND', `Could not find user: ${request.params.id}.`)
+    if (user === null)
+      throw new ServiceError('NOT_FOUND', `Could not find user: ${request.params.id}.`)
     return { user: userToWire(user, base()) }
   })
   app.patch<IdParams>('/v3/users/:id', async (request) => {
@@ -321,12 +350,18 @@ function registerDirectoryRoutes(app: FastifyInstance, options: IdentityApiOptio
     admin(request)
     const { name } = request.query as Query
     const roles = await repo.listRoles(name === undefined ? {} : { name })
-    return listBody('roles', roles.map((r) => roleToWire(r, base())), base(), 'roles')
+    return listBody(
+      'roles',
+      roles.map((r) => roleToWire(r, base())),
+      base(),
+      'roles',
+    )
   })
   app.get<IdParams>('/v3/roles/:id', async (request) => {
     admin(request)
     const role = await repo.getRole(request.params.id)
-    if (role === null) throw new ServiceError('NOT_FOUND', `Could not find role: ${request.params.id}.`)
+    if (role === null)
+      throw new ServiceError('NOT_FOUND', `Could not find role: ${request.params.id}.`)
     return { role: roleToWire(role, base()) }
   })
   app.delete<IdParams>('/v3/roles/:id', async (request, reply) => {
@@ -372,7 +407,12 @@ function registerAssignmentRoutes(
       admin(request)
       const { project, user } = request.params
       const roles = await identity.rolesOf(user, project)
-      return listBody('roles', roles.map((r) => roleToWire(r, base())), base(), 'roles')
+      return listBody(
+        'roles',
+        roles.map((r) => roleToWire(r, base())),
+        base(),
+        'roles',
+      )
     },
   )
 
@@ -426,14 +466,18 @@ async function assignmentNames(
 function registerCatalogRoutes(app: FastifyInstance, options: IdentityApiOptions): void {
   app.get('/v3/services', async (request) => {
     options.identity.requireAdmin(caller(request))
-    const services = options.catalog().map(({ id, type, name }) => ({ id, type, name, enabled: true }))
+    const services = options
+      .catalog()
+      .map(({ id, type, name }) => ({ id, type, name, enabled: true }))
     return listBody('services', services, options.baseUrl(), 'services')
   })
   app.get('/v3/endpoints', async (request) => {
     options.identity.requireAdmin(caller(request))
-    const endpoints = options.catalog().flatMap((service) =>
-      service.endpoints.map((e) => ({ ...e, service_id: service.id, enabled: true })),
-    )
+    const endpoints = options
+      .catalog()
+      .flatMap((service) =>
+        service.endpoints.map((e) => ({ ...e, service_id: service.id, enabled: true })),
+      )
     return listBody('endpoints', endpoints, options.baseUrl(), 'endpoints')
   })
   app.get('/v3/regions', async () => {

@@ -51,7 +51,8 @@ export class Directory {
     const key = idOrName ?? defaultDomainId
     const domain =
       (await this.#repo.getDomain(key)) ?? (await this.#repo.listDomains({ name: key }))[0]
-    if (domain === undefined || domain === null) throw new NotFoundError(`Could not find domain: ${key}.`)
+    if (domain === undefined || domain === null)
+      throw new NotFoundError(`Could not find domain: ${key}.`)
     return domain
   }
 
@@ -80,7 +81,8 @@ export class Directory {
   }
 
   async deleteProject(id: string): Promise<void> {
-    if (!(await this.#repo.deleteProject(id))) throw new NotFoundError(`Could not find project: ${id}.`)
+    if (!(await this.#repo.deleteProject(id)))
+      throw new NotFoundError(`Could not find project: ${id}.`)
     this.#onAccessChange()
   }
 
@@ -149,7 +151,8 @@ export class Directory {
   async requireRole(idOrName: string): Promise<Role> {
     const role =
       (await this.#repo.getRole(idOrName)) ?? (await this.#repo.listRoles({ name: idOrName }))[0]
-    if (role === undefined || role === null) throw new NotFoundError(`Could not find role: ${idOrName}.`)
+    if (role === undefined || role === null)
+      throw new NotFoundError(`Could not find role: ${idOrName}.`)
     return role
   }
 
@@ -180,4 +183,3 @@ function requireName(kind: string, name: unknown): void {
     throw new InvalidInputError(`A ${kind} needs a name of 1 to 255 characters.`)
   }
 }
-

@@ -1,20 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { IdentityRepository } from '../db/identity-repository.js'
-import {
-  ForbiddenError,
-  InvalidInputError,
-  NotFoundError,
-  ServiceError,
-} from '../domain/errors.js'
+import { ForbiddenError, InvalidInputError, NotFoundError, ServiceError } from '../domain/errors.js'
 import type { AuthContext } from '../domain/ports.js'
-import {
-  impliedRoles,
-  type Domain,
-  type Project,
-  type Role,
-  type User,
-} from './model.js'
+import { impliedRoles, type Domain, type Project, type Role, type User } from './model.js'
 import { verifyPassword } from './password.js'
 
 /** A reference by id, or by name within a domain, as in a Keystone auth request. */
@@ -63,7 +52,9 @@ export interface IdentityServiceOptions {
 
 const maxCachedTokens = 10_000
 
-function unauthorized(message = 'The request you have made requires authentication.'): ServiceError {
+function unauthorized(
+  message = 'The request you have made requires authentication.',
+): ServiceError {
   return new ServiceError('UNAUTHORIZED', message)
 }
 
@@ -100,7 +91,10 @@ export class IdentityService {
     const project = await this.#resolveScope(user, request.project)
     const roles = await this.rolesOf(user.id, project.id)
     if (roles.length === 0) {
-      this.#log.info({ userId: user.id, projectId: project.id }, 'auth rejected: no role on project')
+      this.#log.info(
+        { userId: user.id, projectId: project.id },
+        'auth rejected: no role on project',
+      )
       throw unauthorized(`User ${user.name} has no role on project ${project.name}.`)
     }
     return this.#issue(user, project, roles, methods)
@@ -114,7 +108,10 @@ export class IdentityService {
       user.passwordHash !== null &&
       (await verifyPassword(request.password, user.passwordHash))
     if (!valid) {
-      this.#log.info({ user: request.user.name ?? request.user.id }, 'auth rejected: bad credentials')
+      this.#log.info(
+        { user: request.user.name ?? request.user.id },
+        'auth rejected: bad credentials',
+      )
       throw unauthorized('The user name or password is incorrect, or the user is disabled.')
     }
     return user
@@ -157,7 +154,8 @@ export class IdentityService {
       return this.#repo.getProject(user.defaultProjectId)
     }
     if (scope.id !== undefined) return this.#repo.getProject(scope.id)
-    if (scope.name === undefined) throw new InvalidInputError('auth.scope.project needs an id or a name.')
+    if (scope.name === undefined)
+      throw new InvalidInputError('auth.scope.project needs an id or a name.')
 
     const domain = await this.findDomain(scope.domain)
     if (domain === null) return null
@@ -186,7 +184,12 @@ export class IdentityService {
     return [...result.values()].sort((a, b) => a.name.localeCompare(b.name))
   }
 
-  async #issue(user: User, project: Project, roles: Role[], methods: string[]): Promise<IssuedToken> {
+  async #issue(
+    user: User,
+    project: Project,
+    roles: Role[],
+    methods: string[],
+  ): Promise<IssuedToken> {
     const token = randomBytes(32).toString('base64url')
     const issuedAt = new Date()
     const expiresAt = new Date(issuedAt.getTime() + this.#options.tokenLifetimeSeconds * 1000)
@@ -287,7 +290,9 @@ export class IdentityService {
 
   requireAdmin(view: TokenView): void {
     if (!view.roles.some((role) => role.name === 'admin')) {
-      throw new ForbiddenError('You are not authorized to perform the requested action: admin role required.')
+      throw new ForbiddenError(
+        'You are not authorized to perform the requested action: admin role required.',
+      )
     }
   }
 }

@@ -99,6 +99,8 @@ export function versionToWire(baseUrl: string) {
     status: 'stable',
     updated: '2020-04-07T00:00:00Z',
     links: [{ rel: 'self', href: `${baseUrl}/v3/` }],
-    'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.identity-v3+json' }],
+    'media-types': [
+      { base: 'application/json', type: 'application/vnd.openstack.identity-v3+json' },
+    ],
   }
 }

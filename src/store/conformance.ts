@@ -44,11 +44,17 @@ export function runStoreConformance(driverName: string, open: () => Promise<Conf
 
     it('reads back exactly what was written', async () => {
       const data = randomBytes(3 * 1024 * 1024 + 17)
-      const info = await store.write('round-trip', Readable.from([data.subarray(0, 5), data.subarray(5)]))
+      const info = await store.write(
+        'round-trip',
+        Readable.from([data.subarray(0, 5), data.subarray(5)]),
+      )
       assert.equal(info.size, data.length)
 
       const back = await buffer(await store.read('round-trip'))
-      assert.equal(createHash('sha256').update(back).digest('hex'), createHash('sha256').update(data).digest('hex'))
+      assert.equal(
+        createHash('sha256').update(back).digest('hex'),
+        createHash('sha256').update(data).digest('hex'),
+      )
       assert.equal((await store.stat('round-trip')).size, data.length)
       assert.equal(await store.delete('round-trip'), true)
     })
@@ -57,8 +63,14 @@ export function runStoreConformance(driverName: string, open: () => Promise<Conf
       const data = Buffer.from('0123456789abcdef')
       await store.write('range', Readable.from([data]))
 
-      assert.equal((await buffer(await store.read('range', { start: 3, end: 7 }))).toString(), '34567')
-      assert.equal((await buffer(await store.read('range', { start: 15, end: 15 }))).toString(), 'f')
+      assert.equal(
+        (await buffer(await store.read('range', { start: 3, end: 7 }))).toString(),
+        '34567',
+      )
+      assert.equal(
+        (await buffer(await store.read('range', { start: 15, end: 15 }))).toString(),
+        'f',
+      )
       await store.delete('range')
     })
 

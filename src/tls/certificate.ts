@@ -33,7 +33,10 @@ export function defaultSubjectNames(extraNames: string[]): string[] {
  * already exists. Keys are EC P-256, signatures SHA-256; files are written mode 0600.
  * Returns `true` when it generated new files.
  */
-export async function ensureCertificate(paths: CertificatePaths, names: string[]): Promise<boolean> {
+export async function ensureCertificate(
+  paths: CertificatePaths,
+  names: string[],
+): Promise<boolean> {
   if (existsSync(paths.certFile) && existsSync(paths.keyFile)) return false
 
   const now = new Date()
@@ -50,7 +53,10 @@ export async function ensureCertificate(paths: CertificatePaths, names: string[]
     signingAlgorithm: algorithm,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   })
@@ -70,7 +76,9 @@ export async function ensureCertificate(paths: CertificatePaths, names: string[]
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
       new x509.SubjectAlternativeNameExtension(
-        names.map((name) => (isIP(name) ? { type: 'ip', value: name } : { type: 'dns', value: name })),
+        names.map((name) =>
+          isIP(name) ? { type: 'ip', value: name } : { type: 'dns', value: name },
+        ),
       ),
       await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
     ],

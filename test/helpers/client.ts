@@ -67,7 +67,10 @@ export interface Credentials {
 }
 
 /** Issues a project-scoped token through the identity API. */
-export async function issueToken(server: RunningServer, credentials?: Credentials): Promise<string> {
+export async function issueToken(
+  server: RunningServer,
+  credentials?: Credentials,
+): Promise<string> {
   const { username, password, project } = credentials ?? {
     username: server.env.OS_USERNAME!,
     password: server.env.OS_PASSWORD!,

@@ -39,7 +39,10 @@ export function registerErrorMapper(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply))
   app.setNotFoundHandler((request, reply) => {
     sendError(
-      new ServiceError('NOT_FOUND', `No such resource: ${request.method} ${request.url.split('?')[0]}.`),
+      new ServiceError(
+        'NOT_FOUND',
+        `No such resource: ${request.method} ${request.url.split('?')[0]}.`,
+      ),
       request,
       reply,
     )

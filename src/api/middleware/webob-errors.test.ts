@@ -15,7 +15,12 @@ describe('Glance error bodies', () => {
   })
 
   it('renders JSON with message, status line and title', () => {
-    const rendered = renderWebobError(404, 'Not Found', 'No image found with ID x', 'application/json')
+    const rendered = renderWebobError(
+      404,
+      'Not Found',
+      'No image found with ID x',
+      'application/json',
+    )
     const body = JSON.parse(rendered.body)
     assert.equal(body.code, '404 Not Found')
     assert.equal(body.title, 'Not Found')

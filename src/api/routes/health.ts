@@ -25,7 +25,10 @@ export function registerHealthRoute(app: FastifyInstance, checks: HealthCheck[])
 async function runCheck(check: HealthCheck) {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${checkTimeoutMs} ms`)), checkTimeoutMs)
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${checkTimeoutMs} ms`)),
+      checkTimeoutMs,
+    )
   })
   try {
     const details = await Promise.race([check.run(), timeout])

@@ -111,14 +111,21 @@ function parseSort(query: QueryValues): SortSpec[] {
   if (sort !== undefined) {
     return sort.split(',').map((part) => {
       const [key = '', dir] = part.trim().split(':')
-      return { key: validateSortKey(key), direction: dir === undefined ? 'desc' : validateSortDir(dir) }
+      return {
+        key: validateSortKey(key),
+        direction: dir === undefined ? 'desc' : validateSortDir(dir),
+      }
     })
   }
   if (dirs.length > 1 && dirs.length !== keys.length) {
-    throw new InvalidInputError('Give one sort_dir for each sort_key, or a single sort_dir for all.')
+    throw new InvalidInputError(
+      'Give one sort_dir for each sort_key, or a single sort_dir for all.',
+    )
   }
   if (keys.length === 0) {
-    return [{ key: 'created_at', direction: dirs.length === 0 ? 'desc' : validateSortDir(dirs[0]!) }]
+    return [
+      { key: 'created_at', direction: dirs.length === 0 ? 'desc' : validateSortDir(dirs[0]!) },
+    ]
   }
   return keys.map((key, i) => ({
     key: validateSortKey(key),
@@ -136,7 +143,8 @@ function parseBoolean(name: string, value: string | undefined): boolean | undefi
 
 function parseSize(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined
-  if (!/^\d+$/.test(value)) throw new InvalidInputError(`${name} must be a byte count, got ${value}.`)
+  if (!/^\d+$/.test(value))
+    throw new InvalidInputError(`${name} must be a byte count, got ${value}.`)
   return Number(value)
 }
 

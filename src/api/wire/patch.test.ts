@@ -33,7 +33,10 @@ describe('JSON-patch parsing', () => {
 
   it('rejects bodies that are not operation arrays', () => {
     assert.throws(() => parsePatch({ op: 'add' }, v21), InvalidInputError)
-    assert.throws(() => parsePatch([{ op: 'move', path: '/a', from: '/b' }], v21), /Unsupported patch operation/)
+    assert.throws(
+      () => parsePatch([{ op: 'move', path: '/a', from: '/b' }], v21),
+      /Unsupported patch operation/,
+    )
     assert.throws(() => parsePatch([{ op: 'add', path: 'name', value: 1 }], v21), /must start with/)
     assert.throws(() => parsePatch([{ op: 'add', path: '/name' }], v21), /needs a value/)
     assert.throws(() => parsePatch([{ add: '/a', remove: '/b' }], v20), InvalidInputError)

@@ -17,7 +17,11 @@ describe('byte ranges', () => {
 
   it('rejects several ranges and malformed ones with 416', () => {
     for (const header of ['bytes=0-1,5-6', 'bytes=9-3', 'items=0-1', 'bytes=-', 'bytes=-0']) {
-      assert.throws(() => parseRange(header, undefined), (e: { status?: number }) => e.status === 416, header)
+      assert.throws(
+        () => parseRange(header, undefined),
+        (e: { status?: number }) => e.status === 416,
+        header,
+      )
     }
   })
 
@@ -26,6 +30,9 @@ describe('byte ranges', () => {
     assert.deepEqual(resolveRange({ start: -5, end: null }, 100), { start: 95, end: 99 })
     assert.deepEqual(resolveRange({ start: -500, end: null }, 100), { start: 0, end: 99 })
     assert.deepEqual(resolveRange(null, 100), { start: 0, end: 99 })
-    assert.throws(() => resolveRange({ start: 100, end: null }, 100), (e: { status?: number }) => e.status === 416)
+    assert.throws(
+      () => resolveRange({ start: 100, end: null }, 100),
+      (e: { status?: number }) => e.status === 416,
+    )
   })
 })

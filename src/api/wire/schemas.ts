@@ -1,4 +1,10 @@
-import { containerFormats, diskFormats, imageStatuses, memberStatuses, visibilities } from '../../domain/image.js'
+import {
+  containerFormats,
+  diskFormats,
+  imageStatuses,
+  memberStatuses,
+  visibilities,
+} from '../../domain/image.js'
 
 const nullableString = (description: string, maxLength = 255) => ({
   type: ['null', 'string'],
@@ -20,7 +26,8 @@ export const imageSchema = {
   properties: {
     id: {
       type: 'string',
-      pattern: '^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$',
+      pattern:
+        '^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$',
       description: 'Image id, a UUID',
     },
     name: nullableString('Human-readable image name'),
@@ -33,7 +40,10 @@ export const imageSchema = {
     os_hash_value: readOnly(nullableString('Hex digest of the data with os_hash_algo', 128)),
     owner: nullableString('Project that owns the image'),
     size: readOnly({ type: ['null', 'integer'], description: 'Data size in bytes' }),
-    virtual_size: readOnly({ type: ['null', 'integer'], description: 'Disk size seen by a guest, in bytes' }),
+    virtual_size: readOnly({
+      type: ['null', 'integer'],
+      description: 'Disk size seen by a guest, in bytes',
+    }),
     container_format: {
       type: ['null', 'string'],
       enum: [null, ...containerFormats],
@@ -95,7 +105,11 @@ export const memberSchema = {
     created_at: { type: 'string', description: 'Creation time, UTC' },
     image_id: { type: 'string', description: 'Image id, a UUID' },
     member_id: { type: 'string', description: 'Project id of the member' },
-    status: { type: 'string', enum: [...memberStatuses], description: 'Whether the member accepted the image' },
+    status: {
+      type: 'string',
+      enum: [...memberStatuses],
+      description: 'Whether the member accepted the image',
+    },
     updated_at: { type: 'string', description: 'Last change, UTC' },
     schema: { type: 'string', readOnly: true },
   },
