@@ -272,7 +272,15 @@ export class ImageService {
     body.pipe(meter)
 
     const key = image.id
-    await this.#store.write(key, meter, options.signal)
+    try {
+      await this.#store.write(key, meter, options.signal)
+    } catch (error) {
+      // Read and drop the rest of the body, so that the client, which may send it all before
+      // it reads the reply, gets the error and can reuse the connection.
+      body.unpipe(meter)
+      body.resume()
+      throw error
+    }
     const { size, checksum, osHashValue, inspection } = meter.result
 
     const active = await this.#repo.activate(image.id, {

@@ -13,6 +13,8 @@ export interface RunningServer {
   dataDir: string
   imageUrl: string
   identityUrl: string
+  /** Process id of the server, for tests that kill it with a signal of their own. */
+  pid: number
   /** The OS_* variables of `<dataDir>/admin-openrc.sh`. */
   env: Record<string, string>
   /** The CA certificate clients trust. */
@@ -64,6 +66,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   return {
     dataDir,
     ...urls,
+    pid: child.pid!,
     env,
     ca,
     stderr: () => stderr,
@@ -114,15 +117,20 @@ function stopChild(child: ChildProcess): Promise<number | null> {
 
 /** Runs `image-library admin ...` against the server's data directory; throws on failure. */
 export async function admin(server: RunningServer, args: string[]): Promise<string> {
-  const child = spawn(process.execPath, [imageLibraryBin, 'admin', '--data-dir', server.dataDir, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    [imageLibraryBin, 'admin', '--data-dir', server.dataDir, ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let stdout = ''
   let stderr = ''
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const code = await new Promise<number | null>((done) => child.once('exit', done))
-  if (code !== 0) throw new Error(`image-library admin ${args.join(' ')} failed (${code}): ${stderr}`)
+  if (code !== 0)
+    throw new Error(`image-library admin ${args.join(' ')} failed (${code}): ${stderr}`)
   return stdout
 }
 

@@ -17,7 +17,13 @@ export function registerImageRoutes(app: FastifyInstance, images: ImageService):
   app.get<IdParams>('/v2/images/:id', (req, reply) => handlers.show(req, reply))
   app.patch<IdParams>('/v2/images/:id', (req, reply) => handlers.update(req, reply))
   app.delete<IdParams>('/v2/images/:id', (req, reply) => handlers.remove(req, reply))
-  app.put<IdParams>('/v2/images/:id/file', (req, reply) => handlers.upload(req, reply))
+  // The upload route lives in its own scope without the JSON parser, so that a body of any
+  // type reaches the handler unread and a wrong Content-Type is answered with 415.
+  void app.register(async (scope) => {
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
+    scope.put<IdParams>('/v2/images/:id/file', (req, reply) => handlers.upload(req, reply))
+  })
   app.get<IdParams>('/v2/images/:id/file', (req, reply) => handlers.download(req, reply))
   app.post<IdParams>('/v2/images/:id/actions/deactivate', async (req, reply) => {
     await images.deactivate(authOf(req), req.params.id)
