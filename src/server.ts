@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -22,7 +23,6 @@ import { Directory } from './identity/directory.js'
 import { IdentityService } from './identity/identity-service.js'
 import { CheckedStore } from './store/base.js'
 import { createFileStore } from './store/file/index.js'
-import { defaultSubjectNames, ensureCertificate } from './tls/certificate.js'
 
 export interface RunningService {
   imageUrl: string
@@ -58,14 +58,21 @@ export async function openMigratedDatabase(config: Config, log: Logger): Promise
 
 async function loadTls(config: Config, log: Logger): Promise<{ key: Buffer; cert: Buffer } | null> {
   if (!config.tls.enabled) return null
+  if (!existsSync(config.tls.certFile) || !existsSync(config.tls.keyFile)) {
+    await generateCertificate(config, log)
+  }
+  return { key: await readFile(config.tls.keyFile), cert: await readFile(config.tls.certFile) }
+}
+
+/** Makes the self-signed CA and certificate; the X.509 library is loaded only for this. */
+async function generateCertificate(config: Config, log: Logger): Promise<void> {
+  const { defaultSubjectNames, ensureCertificate } = await import('./tls/certificate.js')
   const caFile = caFileOf(config)
-  const generated = await ensureCertificate(
+  await ensureCertificate(
     { certFile: config.tls.certFile, keyFile: config.tls.keyFile, caFile },
     defaultSubjectNames([config.server.publicHost, config.server.host]),
   )
-  if (generated)
-    log.info({ certFile: config.tls.certFile, caFile }, 'self-signed certificate created')
-  return { key: await readFile(config.tls.keyFile), cert: await readFile(config.tls.certFile) }
+  log.info({ certFile: config.tls.certFile, caFile }, 'self-signed certificate created')
 }
 
 function urlHost(host: string): string {

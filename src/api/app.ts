@@ -50,7 +50,6 @@ export function createImageApi(options: ImageApiOptions): FastifyInstance {
       throw new ServiceError('UNAUTHORIZED', 'The request you have made requires authentication.')
     }
     request.auth = await options.tokens.authContext(token)
-    request.log = request.log.child({ projectId: request.auth.projectId })
   })
 
   registerDiscoveryRoutes(app, options.baseUrl)

@@ -20,7 +20,32 @@ export function openDatabase(url: string): Kysely<Database> {
   sqlite.pragma('synchronous = NORMAL')
   sqlite.pragma('foreign_keys = ON')
   sqlite.pragma('busy_timeout = 5000')
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+  return new Kysely<Database>({
+    dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+  })
+}
+
+const maxCachedStatements = 500
+
+/**
+ * Kysely prepares every query again, which costs as much as running it; this keeps prepared
+ * statements by their SQL text. Statements are only ever run to completion (`all` or `run`),
+ * so reusing one is safe.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database) {
+  const statements = new Map<string, SqliteDatabase.Statement>()
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string): SqliteDatabase.Statement {
+      let statement = statements.get(sql)
+      if (statement === undefined) {
+        if (statements.size >= maxCachedStatements) statements.clear()
+        statement = sqlite.prepare(sql)
+        statements.set(sql, statement)
+      }
+      return statement
+    },
+  }
 }
 
 function sqlitePath(url: string): string {

@@ -24,6 +24,7 @@ function accessFields(request: FastifyRequest, reply: FastifyReply): Record<stri
   const contentLength = Number(request.headers['content-length'] ?? 0)
   const replyLength = Number(reply.getHeader('content-length') ?? 0)
   return {
+    projectId: request.auth?.projectId,
     method: request.method,
     route: request.routeOptions.url ?? request.url.split('?')[0],
     status: reply.statusCode,

@@ -15,6 +15,7 @@ export interface FileStoreConfig {
 
 const incompleteDir = '.incomplete'
 const writeBufferBytes = 4 * 1024 * 1024
+const readChunkBytes = 1024 * 1024
 
 /**
  * Blobs as files in one directory. A write goes to `.incomplete/`, is fsynced, then hard-linked
@@ -77,7 +78,7 @@ export class FileStore implements BlobStore {
     try {
       const handle = await open(join(this.#directory, key), 'r')
       const options = range === undefined ? {} : { start: range.start, end: range.end }
-      return handle.createReadStream({ ...options, highWaterMark: 256 * 1024 })
+      return handle.createReadStream({ ...options, highWaterMark: readChunkBytes })
     } catch (error) {
       if (isErrno(error, 'ENOENT')) throw new BlobNotFound(this.name, key)
       throw this.#translate(error)
