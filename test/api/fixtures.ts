@@ -130,11 +130,8 @@ export async function getImage(client: ImageClient, id: string) {
 
 /**
  * Uploads image data as `PUT /v2/images/{id}/file` on a connection of its own, which is closed
- * once the response has arrived.
- *
- * NOTE: after the server rejects an upload early it stops reading that connection but keeps
- * it open, so a later request sent on it stalls until the keep-alive timeout. A connection
- * per upload keeps that failure in the test that checks it instead of the next test.
+ * once the response has arrived. If a change to the server ever breaks connection reuse after
+ * a rejected upload, only the test that checks reuse fails, not whichever test runs next.
  */
 export function uploadData(
   server: RunningServer,
