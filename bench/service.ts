@@ -32,7 +32,13 @@ export async function startServer(options: ServerOptions): Promise<BenchServer> 
     options.cpuProfileDir === undefined
       ? []
       : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir]
-  const args = [...profile, join(options.repoRoot, 'bin', 'image-library'), 'serve']
+  // The V8 flag is the one in bin/image-library's shebang, which a call through node skips.
+  const args = [
+    '--max-semi-space-size=2',
+    ...profile,
+    join(options.repoRoot, 'bin', 'image-library'),
+    'serve',
+  ]
   args.push(
     '--data-dir',
     options.dataDir,

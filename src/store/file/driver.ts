@@ -15,7 +15,7 @@ export interface FileStoreConfig {
 
 const incompleteDir = '.incomplete'
 const writeBufferBytes = 4 * 1024 * 1024
-const readChunkBytes = 1024 * 1024
+const readChunkBytes = 256 * 1024
 
 /**
  * Blobs as files in one directory. A write goes to `.incomplete/`, is fsynced, then hard-linked
