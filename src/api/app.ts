@@ -71,8 +71,8 @@ export function serverOptions(
     genReqId: requestIdFor,
     bodyLimit: 1024 * 1024,
     keepAliveTimeout: 75_000,
-    // A multi-gigabyte upload may take an hour, so there is no limit on a request's total time;
-    // a socket idle for five minutes is closed instead.
+    // A multi-gigabyte upload may take an hour, so a request's total time has no limit. A
+    // socket that stays idle for five minutes is closed instead.
     requestTimeout: 0,
     connectionTimeout: 300_000,
     return503OnClosing: true,
@@ -82,7 +82,7 @@ export function serverOptions(
 
 /**
  * JSON for the JSON types (the patch types included), and everything else left unread so that
- * streaming handlers take `request.raw` and other handlers can answer 415 themselves.
+ * streaming handlers take `request.raw` and other handlers can return 415 themselves.
  */
 function registerBodyParsers(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error')

@@ -304,7 +304,7 @@ export class ImageService {
 
   /**
    * Opens the image data, or one range of it, for reading. Returns `null` for an image without
-   * data (the caller answers 204). Throws 416 for a range outside the data.
+   * data (the caller sends 204). Throws 416 for a range outside the data.
    */
   async download(
     ctx: AuthContext,
@@ -414,7 +414,7 @@ export class ImageService {
     return member
   }
 
-  /** Owners and admins see every member; a member sees only its own membership. */
+  /** Owners and admins see every member; a member gets only its own membership. */
   async listMembers(ctx: AuthContext, id: string): Promise<ImageMember[]> {
     const image = await this.get(ctx, id)
     if (image.visibility !== 'shared') {
@@ -535,7 +535,7 @@ function validateImageId(value: unknown): string {
 
 /**
  * Checks a requested range against the image size. `end: null` means to the last byte, and a
- * negative `start` asks for that many bytes at the end.
+ * negative `start` requests that many bytes at the end.
  */
 export function resolveRange(
   range: { start: number; end: number | null } | null,

@@ -50,7 +50,7 @@ export type MemberStatus = (typeof memberStatuses)[number]
 export const osHashAlgo = 'sha512'
 
 /**
- * One image record. Every field a client sees, plus where the data lives. Fields that Glance
+ * One image record. Every field a client can read, plus where the data lives. Fields that Glance
  * shows as `null` while unset are `null` here too.
  */
 export interface Image {

@@ -125,7 +125,7 @@ function registerTokenRoutes(app: FastifyInstance, options: IdentityApiOptions):
     return { token, view }
   }
 
-  // Fastify answers HEAD with this GET handler, minus the body.
+  // Fastify serves HEAD with this GET handler, minus the body.
   app.get('/v3/auth/tokens', async (request, reply) => {
     const { token, view } = await subject(request)
     reply.header('x-subject-token', token)

@@ -268,7 +268,7 @@ export class IdentityService {
     this.#log.info('token revoked')
   }
 
-  /** The image API's view of a caller. */
+  /** Resolves a token into the caller's context for the image API. */
   async authContext(token: string): Promise<AuthContext> {
     const view = await this.validate(token)
     const roles = view.roles.map((role) => role.name)

@@ -24,7 +24,7 @@ function failingSource(chunks: Buffer[], error: Error): Readable {
 
 /**
  * The contract every store driver must pass. Each test cleans up what it wrote, and the suite
- * fails at the end if the driver still holds anything.
+ * fails at the end if the driver still contains anything.
  */
 export function runStoreConformance(driverName: string, open: () => Promise<ConformanceTarget>) {
   describe(`${driverName} store contract`, () => {
@@ -124,7 +124,8 @@ export function runStoreConformance(driverName: string, open: () => Promise<Conf
     it('reports capacity', async () => {
       const capacity = await store.capacity()
       assert.ok(capacity.totalBytes > 0)
-      assert.ok(capacity.freeBytes >= 0 && capacity.freeBytes <= capacity.totalBytes)
+      assert.ok(capacity.freeBytes >= 0, `free bytes ${capacity.freeBytes}`)
+      assert.ok(capacity.freeBytes <= capacity.totalBytes, 'more free bytes than total')
     })
 
     it('answers a ping', async () => {

@@ -18,7 +18,7 @@ export function registerImageRoutes(app: FastifyInstance, images: ImageService):
   app.patch<IdParams>('/v2/images/:id', (req, reply) => handlers.update(req, reply))
   app.delete<IdParams>('/v2/images/:id', (req, reply) => handlers.remove(req, reply))
   // The upload route lives in its own scope without the JSON parser, so that a body of any
-  // type reaches the handler unread and a wrong Content-Type is answered with 415.
+  // type reaches the handler unread and a wrong Content-Type gets 415.
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))

@@ -9,7 +9,7 @@ import type { BlobInfo, BlobStore, ByteRange, StoreCapacity } from '../../domain
 import { BlobExists, BlobNotFound, StoreFull, StoreUnavailable } from '../errors.js'
 
 export interface FileStoreConfig {
-  /** Directory that holds the blobs; a local disk or a shared mount. */
+  /** Directory that contains the blobs: a local disk or a shared mount. */
   directory: string
 }
 
