@@ -127,14 +127,14 @@ export async function startService(config: Config, log: Logger): Promise<Running
     log,
     https,
     baseUrl: () => urls.image,
+    identityUrl: () => `${urls.identity}/v3`,
     healthChecks: [
       { name: 'database', run: () => repo.ping() },
       {
         name: 'store',
         run: async () => {
           await store.ping()
-          const capacity = await store.capacity()
-          return { store: store.name, free_bytes: capacity.freeBytes }
+          return { store: store.name }
         },
       },
     ],

@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import type { Command } from 'commander'
 import type { Kysely } from 'kysely'
 import { addConfigOptions, overridesFrom } from '../command-options.js'
@@ -6,7 +7,8 @@ import { IdentityRepository } from '../db/identity-repository.js'
 import { createMigrator, openDatabase } from '../db/connection.js'
 import type { Database } from '../db/schema.js'
 import { ServiceError } from '../domain/errors.js'
-import { bootstrapIdentity } from '../identity/bootstrap.js'
+import { bootstrapIdentity, updateRcPassword } from '../identity/bootstrap.js'
+import { defaultDomainId } from '../identity/model.js'
 import { Directory } from '../identity/directory.js'
 import { createLogger } from '../log.js'
 import { openMigratedDatabase } from '../server.js'
@@ -16,6 +18,7 @@ interface AdminContext {
   repo: IdentityRepository
   directory: Directory
   format: 'table' | 'json'
+  dataDir: string
 }
 
 type Row = Record<string, unknown>
@@ -57,7 +60,10 @@ function action<A extends unknown[]>(
     const repo = new IdentityRepository(db)
     const format = options.format === 'json' ? 'json' : 'table'
     try {
-      await run({ db, repo, directory: new Directory(repo), format }, ...args)
+      await run(
+        { db, repo, directory: new Directory(repo), format, dataDir: config.dataDir },
+        ...args,
+      )
     } catch (error) {
       if (error instanceof ServiceError) {
         process.stderr.write(`image-library admin: ${error.message}\n`)
@@ -191,10 +197,15 @@ function registerUserCommands(user: Command): void {
   password.action(
     action(password, async (ctx, idOrName: string) => {
       const found = await ctx.directory.requireUser(idOrName)
-      await ctx.directory.updateUser(found.id, {
-        password: password.opts<{ password: string }>().password,
-      })
-      process.stdout.write(`Changed the password of ${found.name}.\n`)
+      const newPassword = password.opts<{ password: string }>().password
+      await ctx.directory.updateUser(found.id, { password: newPassword })
+      process.stdout.write(`Changed the password of ${found.name}; its tokens are revoked.\n`)
+      if (found.name === 'admin' && found.domainId === defaultDomainId) {
+        const rcFile = join(ctx.dataDir, 'admin-openrc.sh')
+        if (await updateRcPassword(rcFile, newPassword)) {
+          process.stdout.write(`Updated OS_PASSWORD in ${rcFile}.\n`)
+        }
+      }
     }),
   )
 

@@ -29,6 +29,8 @@ export interface ImageApiOptions {
   log: Logger
   /** The image API's public base URL, for the versions document. */
   baseUrl: () => string
+  /** The identity API's public URL, which 401 responses point clients to. */
+  identityUrl: () => string
   https?: { key: Buffer; cert: Buffer } | null
 }
 
@@ -40,7 +42,7 @@ export function createImageApi(options: ImageApiOptions): FastifyInstance {
   const app = Fastify(serverOptions(options.log, options.https ?? null))
   registerBodyParsers(app)
   registerAccessLog(app)
-  registerErrorMapper(app)
+  registerErrorMapper(app, options.identityUrl)
 
   app.addHook('preHandler', async (request) => {
     const path = request.url.split('?')[0] ?? ''

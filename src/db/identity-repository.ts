@@ -255,6 +255,18 @@ export class IdentityRepository {
     return result.numUpdatedRows > 0n
   }
 
+  /** Revokes every token of a user, or only those scoped to one project. Returns how many. */
+  async revokeTokensOf(userId: string, projectId?: string): Promise<number> {
+    let query = this.#db
+      .updateTable('tokens')
+      .set({ revoked: 1 })
+      .where('user_id', '=', userId)
+      .where('revoked', '=', 0)
+    if (projectId !== undefined) query = query.where('project_id', '=', projectId)
+    const result = await query.executeTakeFirst()
+    return Number(result.numUpdatedRows)
+  }
+
   /** Deletes tokens that expired before `before`. Returns how many. */
   async deleteExpiredTokens(before: Date): Promise<number> {
     const result = await this.#db

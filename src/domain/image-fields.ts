@@ -109,10 +109,11 @@ export function setProperty(image: Image, name: string, value: unknown): void {
   if (!(name in image.properties) && Object.keys(image.properties).length >= limits.maxProperties) {
     throw new ServiceError(
       'PAYLOAD_TOO_LARGE',
-      `Image ${image.id} has the maximum of ${limits.maxProperties} properties; remove one first.`,
+      `An image can have at most ${limits.maxProperties} properties; remove some before adding ${name}.`,
     )
   }
-  image.properties[name] = value
+  validateText(`property name ${JSON.stringify(name)}`, name)
+  image.properties[name] = validateText(`property ${name}`, value)
 }
 
 export function removeProperty(image: Image, name: string): void {
@@ -129,7 +130,7 @@ function validateName(value: unknown): string | null {
       `Invalid value for name: expected a string of at most ${limits.nameLength} characters.`,
     )
   }
-  return value
+  return validateText('name', value)
 }
 
 function validateBoolean(name: string, value: unknown): boolean {
@@ -141,10 +142,26 @@ function validateBoolean(name: string, value: unknown): boolean {
   return value
 }
 
+/** Glance stores min_disk and min_ram as 32-bit integers, and so do the services reading them. */
+const maxCount = 2 ** 31 - 1
+
 function validateCount(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > maxCount) {
     throw new InvalidInputError(
-      `Invalid value ${JSON.stringify(value)} for ${name}: expected a whole number of 0 or more.`,
+      `Invalid value ${JSON.stringify(value)} for ${name}: expected a whole number from 0 to ${maxCount}.`,
+    )
+  }
+  return value
+}
+
+/**
+ * Rejects text that cannot be stored as given: NUL characters, and lone UTF-16 surrogates (what
+ * invalid UTF-8 or an unpaired \ud800 escape turns into), which the database would replace.
+ */
+export function validateText(name: string, value: string): string {
+  if (value.includes('\u0000') || !value.isWellFormed()) {
+    throw new InvalidInputError(
+      `Invalid value for ${name}: it contains a NUL character or invalid Unicode; send valid UTF-8 text.`,
     )
   }
   return value
@@ -156,7 +173,7 @@ export function validateTag(value: unknown): string {
       `Invalid tag ${JSON.stringify(value)}: expected a string of 1 to ${limits.tagLength} characters.`,
     )
   }
-  return value
+  return validateText('tag', value)
 }
 
 function validateTags(value: unknown): string[] {

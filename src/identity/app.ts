@@ -44,12 +44,15 @@ type Query = Record<string, string | undefined>
 export function createIdentityApi(options: IdentityApiOptions): FastifyInstance {
   const app = Fastify(serverOptions(options.log, options.https ?? null))
   registerAccessLog(app)
-  app.setErrorHandler((error, request, reply) => sendKeystoneError(error, request, reply))
+  app.setErrorHandler((error, request, reply) =>
+    sendKeystoneError(error, request, reply, options.baseUrl),
+  )
   app.setNotFoundHandler((request, reply) =>
     sendKeystoneError(
       new ServiceError('NOT_FOUND', `No such resource: ${request.url}.`),
       request,
       reply,
+      options.baseUrl,
     ),
   )
 
@@ -77,13 +80,18 @@ function caller(request: FastifyRequest): TokenView {
   return request.token
 }
 
-function sendKeystoneError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+function sendKeystoneError(
+  error: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  baseUrl: () => string,
+): void {
   const known = toServiceError(error)
   if (known === null) request.log.error({ err: error }, 'unexpected error')
   else request.log.info({ code: known.code, reason: known.message }, 'request rejected')
 
   const shown = known ?? new ServiceError('INTERNAL', 'An unexpected error occurred.')
-  if (shown.status === 401) reply.header('www-authenticate', `Keystone uri="${request.hostname}"`)
+  if (shown.status === 401) reply.header('www-authenticate', `Keystone uri="${baseUrl()}/v3"`)
   reply
     .status(shown.status)
     .type('application/json')

@@ -82,3 +82,18 @@ async function existingPassword(path: string): Promise<string | null> {
   const match = /^export OS_PASSWORD='((?:[^']|'\\'')*)'$/m.exec(text)
   return match === null ? null : match[1]!.replaceAll(`'\\''`, "'")
 }
+
+/**
+ * Replaces the password in an existing RC file, so that it keeps working after the password
+ * changes. Returns `false` when there is no such file.
+ */
+export async function updateRcPassword(path: string, password: string): Promise<boolean> {
+  if (!existsSync(path)) return false
+  const text = await readFile(path, 'utf8')
+  const line = `export OS_PASSWORD=${shellQuote(password)}`
+  const updated = /^export OS_PASSWORD=.*$/m.test(text)
+    ? text.replace(/^export OS_PASSWORD=.*$/m, () => line)
+    : text.replace(/^(export OS_USERNAME=.*)$/m, (match) => `${match}\n${line}`)
+  await writeFile(path, updated, { mode: 0o600 })
+  return true
+}

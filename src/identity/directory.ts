@@ -117,7 +117,11 @@ export class Directory {
         changes.password === undefined ? user.passwordHash : await hashPassword(changes.password),
     }
     await this.#repo.updateUser(updated)
-    if (changes.enabled === false || changes.password !== undefined) this.#onAccessChange()
+    if (changes.enabled === false || changes.password !== undefined) {
+      // As in Keystone, a new password or a disabled account ends every session of the user.
+      await this.#repo.revokeTokensOf(id)
+      this.#onAccessChange()
+    }
     return updated
   }
 
@@ -174,6 +178,7 @@ export class Directory {
         `Could not find role assignment with role: ${roleId}, user: ${userId}, project: ${projectId}.`,
       )
     }
+    await this.#repo.revokeTokensOf(userId, projectId)
     this.#onAccessChange()
   }
 }

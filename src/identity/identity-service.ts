@@ -250,6 +250,9 @@ export class IdentityService {
       throw unauthorized('The token is invalid, expired or revoked; request a new one.')
     }
     const roles = await this.rolesOf(user.id, project.id)
+    if (roles.length === 0) {
+      throw unauthorized('The token is invalid, expired or revoked; request a new one.')
+    }
     return this.#view(user, project, roles, {
       issuedAt: record.issuedAt,
       expiresAt: record.expiresAt,

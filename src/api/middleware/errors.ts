@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { errorCatalogue, ServiceError, type ErrorCode } from '../../domain/errors.js'
+import { imageIdOf } from './access-log.js'
 import { renderWebobError } from './webob-errors.js'
 
 /** Fastify's own error codes that are the client's fault, with the catalogue code they become. */
@@ -35,8 +36,8 @@ function clientMessage(error: Partial<FastifyError>): string {
  * The one place that turns errors into responses for the image API. Unexpected errors become
  * a generic 500, logged once with the stack; their text never reaches the client.
  */
-export function registerErrorMapper(app: FastifyInstance): void {
-  app.setErrorHandler((error, request, reply) => sendError(error, request, reply))
+export function registerErrorMapper(app: FastifyInstance, identityUrl: () => string): void {
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply, identityUrl))
   app.setNotFoundHandler((request, reply) => {
     sendError(
       new ServiceError(
@@ -45,23 +46,49 @@ export function registerErrorMapper(app: FastifyInstance): void {
       ),
       request,
       reply,
+      identityUrl,
     )
   })
 }
 
-export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
-  const known = toServiceError(error)
-  if (known === null) {
-    request.log.error({ err: error }, 'unexpected error')
-    writeError(request, reply, new ServiceError('INTERNAL', 'An unexpected error occurred.'))
+export function sendError(
+  error: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  identityUrl: () => string,
+): void {
+  const imageId = imageIdOf(request)
+  if (request.raw.socket?.destroyed === true) {
+    // The client went away (an interrupted upload, say): nothing can be sent, nothing failed.
+    request.log.info({ imageId, reason: (error as Error).message }, 'client closed the connection')
+    reply.raw.destroy()
     return
   }
-  if (known.status >= 500) request.log.error({ err: known, code: known.code }, 'request failed')
-  else request.log.info({ code: known.code, reason: known.message }, 'request rejected')
-  writeError(request, reply, known)
+  const known = toServiceError(error)
+  if (known === null) {
+    request.log.error({ imageId, err: error }, 'unexpected error')
+    writeError(
+      request,
+      reply,
+      new ServiceError('INTERNAL', 'An unexpected error occurred.'),
+      identityUrl,
+    )
+    return
+  }
+  if (known.status >= 500) {
+    request.log.error({ imageId, err: known, code: known.code }, 'request failed')
+  } else {
+    request.log.info({ imageId, code: known.code, reason: known.message }, 'request rejected')
+  }
+  writeError(request, reply, known, identityUrl)
 }
 
-function writeError(request: FastifyRequest, reply: FastifyReply, error: ServiceError): void {
+function writeError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: ServiceError,
+  identityUrl: () => string,
+): void {
   if (reply.sent || reply.raw.headersSent) {
     // The status line is gone; closing the socket tells the client the body is incomplete.
     reply.raw.destroy()
@@ -74,7 +101,7 @@ function writeError(request: FastifyRequest, reply: FastifyReply, error: Service
     // keystonemiddleware answers 401 itself, with a Keystone-style JSON body.
     reply
       .status(401)
-      .header('www-authenticate', 'Keystone uri="identity"')
+      .header('www-authenticate', `Keystone uri="${identityUrl()}"`)
       .type('application/json')
       .send({ error: { code: 401, title: 'Unauthorized', message: error.message } })
     return

@@ -129,7 +129,8 @@ export class FileStore implements BlobStore {
     if (isErrno(error, 'ENOSPC') || isErrno(error, 'EDQUOT')) return new StoreFull(this.name, error)
     for (const code of ['EIO', 'EACCES', 'EROFS', 'ENOENT', 'ESTALE', 'EPERM']) {
       if (isErrno(error, code)) {
-        return new StoreUnavailable(this.name, `${code} on ${this.#directory}`, error)
+        // The path stays in the cause, for the log; clients see only the error code.
+        return new StoreUnavailable(this.name, code, error)
       }
     }
     return error
