@@ -9,6 +9,7 @@ import { requestIdFor } from './middleware/request-id.js'
 import { registerDiscoveryRoutes } from './routes/discovery.js'
 import { registerHealthRoute, type HealthCheck } from './routes/health.js'
 import { registerImageRoutes } from './routes/images.js'
+import { registerInfoRoutes } from './routes/info.js'
 import { registerMemberRoutes } from './routes/members.js'
 import { patchMediaTypes } from './wire/patch.js'
 
@@ -58,6 +59,7 @@ export function createImageApi(options: ImageApiOptions): FastifyInstance {
   registerHealthRoute(app, options.healthChecks)
   registerImageRoutes(app, options.images)
   registerMemberRoutes(app, options.images)
+  registerInfoRoutes(app, options.images)
   return app
 }
 

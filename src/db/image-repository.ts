@@ -20,6 +20,7 @@ import type {
   ImageDataInfo,
   ImageRepository,
   ListQuery,
+  ProjectUsage,
   SortKey,
   SortSpec,
 } from '../domain/ports.js'
@@ -252,6 +253,33 @@ export class SqlImageRepository implements ImageRepository {
 
   async ping(): Promise<void> {
     await sql`select 1`.execute(this.#db)
+  }
+
+  async usage(projectId: string): Promise<ProjectUsage> {
+    const row = await this.#db
+      .selectFrom('images')
+      .select((eb) => [
+        eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('size_total'),
+        eb.fn.countAll<number>().as('count_total'),
+        eb.fn
+          .sum<number>(
+            eb
+              .case()
+              .when('status', 'in', ['saving', 'uploading', 'importing'])
+              .then(1)
+              .else(0)
+              .end(),
+          )
+          .as('count_uploading'),
+      ])
+      .where('owner', '=', projectId)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirstOrThrow()
+    return {
+      sizeTotal: Number(row.size_total),
+      countTotal: Number(row.count_total),
+      countUploading: Number(row.count_uploading ?? 0),
+    }
   }
 
   async addMember(member: ImageMember): Promise<void> {

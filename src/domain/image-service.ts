@@ -26,6 +26,7 @@ import type {
   ContentInspector,
   ImageRepository,
   ListQuery,
+  ProjectUsage,
 } from './ports.js'
 import { UploadMeter } from './upload-meter.js'
 
@@ -129,6 +130,15 @@ export class ImageService {
 
   async list(query: ListQuery): Promise<Image[]> {
     return this.#repo.list(query)
+  }
+
+  /** Returns the totals of the caller's project; no quotas are enforced on them yet. */
+  async usage(ctx: AuthContext): Promise<ProjectUsage> {
+    return this.#repo.usage(ctx.projectId)
+  }
+
+  get storeName(): string {
+    return this.#store.name
   }
 
   /** Applies JSON-patch operations in order, all or nothing. */

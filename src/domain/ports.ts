@@ -124,8 +124,11 @@ export interface ImageRepository {
   /** Lists images left in `saving` by a process that stopped during an upload. */
   listInterruptedUploads(): Promise<Image[]>
 
-  /** Checks that the database answers. */
+  /** Checks that the database responds. */
   ping(): Promise<void>
+
+  /** Totals over a project's images that are not deleted. */
+  usage(projectId: string): Promise<ProjectUsage>
 
   addMember(member: ImageMember): Promise<void>
   getMember(imageId: string, memberId: string): Promise<ImageMember | null>
@@ -133,6 +136,15 @@ export interface ImageRepository {
   updateMember(member: ImageMember): Promise<void>
   /** Returns `false` when the membership did not exist. */
   deleteMember(imageId: string, memberId: string): Promise<boolean>
+}
+
+export interface ProjectUsage {
+  /** Bytes of image data stored for the project. */
+  sizeTotal: number
+  /** Images the project owns. */
+  countTotal: number
+  /** Images with an upload or import in progress. */
+  countUploading: number
 }
 
 export interface ByteRange {
