@@ -23,6 +23,8 @@ export interface Config {
   images: {
     maxSizeBytes: number
     allowQcow2AsRaw: boolean
+    /** Reject content whose format differs from disk_format (unsafe content is always rejected). */
+    requireFormatMatch: boolean
     /** Roles allowed to make an image public; Glance's default policy allows only admins. */
     publicizeRoles: string[]
   }
@@ -83,6 +85,7 @@ const settings: Record<string, Record<string, Setting>> = {
   images: {
     max_size: { kind: 'integer', min: 1 },
     allow_qcow2_as_raw: { kind: 'boolean' },
+    require_format_match: { kind: 'boolean' },
     publicize_roles: { kind: 'string[]' },
   },
   log: {
@@ -140,6 +143,7 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv): 
     images: {
       maxSizeBytes: get('images', 'max_size', 1024 ** 4),
       allowQcow2AsRaw: get('images', 'allow_qcow2_as_raw', false),
+      requireFormatMatch: get('images', 'require_format_match', true),
       publicizeRoles: get('images', 'publicize_roles', ['admin']),
     },
     log: {

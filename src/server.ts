@@ -41,6 +41,7 @@ function contentInspector(config: Config): ContentInspector {
       return new StreamInspector({
         declaredFormat: image.diskFormat,
         allowQcow2AsRaw: config.images.allowQcow2AsRaw,
+        requireFormatMatch: config.images.requireFormatMatch,
       })
     },
   }

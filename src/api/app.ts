@@ -89,7 +89,25 @@ export function serverOptions(
  * streaming handlers take `request.raw` and other handlers can return 415 themselves.
  */
 function registerBodyParsers(app: FastifyInstance): void {
-  const parseJson = app.getDefaultJsonParser('error', 'error')
-  app.addContentTypeParser([...patchMediaTypes], { parseAs: 'string' }, parseJson)
+  registerJsonParser(app, [...patchMediaTypes])
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
+}
+
+/**
+ * Parses JSON for `application/json` and `extraTypes`, taking an empty body as none: clients
+ * such as Tempest send Content-Type: application/json on DELETE and other calls without a
+ * body, and Glance and Keystone read a body only when there is one.
+ */
+export function registerJsonParser(app: FastifyInstance, extraTypes: string[]): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  const parseJsonOrNothing: typeof parseJson = (request, body, done) => {
+    if (body === '' || (Buffer.isBuffer(body) && body.length === 0)) done(null, undefined)
+    else parseJson(request, body, done)
+  }
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser(
+    ['application/json', ...extraTypes],
+    { parseAs: 'string' },
+    parseJsonOrNothing,
+  )
 }

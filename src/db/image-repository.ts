@@ -415,6 +415,9 @@ function filterCondition(eb: Where, query: ListQuery): Expression<SqlBool> {
   conditions.push(eb('os_hidden', '=', f.osHidden === true ? 1 : 0))
   if (f.sizeMin !== undefined) conditions.push(eb('size', '>=', f.sizeMin))
   if (f.sizeMax !== undefined) conditions.push(eb('size', '<=', f.sizeMax))
+  if (f.size !== undefined) conditions.push(eb('size', '=', f.size))
+  if (f.checksum !== undefined) conditions.push(eb('checksum', '=', f.checksum))
+  if (f.id !== undefined) conditions.push(eb('id', '=', f.id))
 
   for (const tag of f.tags ?? []) {
     conditions.push(

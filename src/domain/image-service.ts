@@ -344,7 +344,7 @@ export class ImageService {
     }
   }
 
-  /** Hides an active image's data from everyone but admins; admins only, as in Glance. */
+  /** Hides an active image's data from everyone but admins; the owner or an admin may. */
   async deactivate(ctx: AuthContext, id: string): Promise<void> {
     await this.#toggleActive(ctx, id, 'deactivate', ['active', 'deactivated'], 'deactivated')
   }
@@ -361,9 +361,8 @@ export class ImageService {
     to: ImageStatus,
   ): Promise<void> {
     const image = await this.get(ctx, id)
-    if (!ctx.isAdmin) {
-      throw new ForbiddenError(`You are not authorized to ${action} images: admin role required.`)
-    }
+    // Glance's default policy: admins, or members of the owning project.
+    this.#policy.requireOwner(ctx, image, action)
     if (!from.includes(image.status)) {
       throw new ForbiddenError(`Not allowed to ${action} image in status '${image.status}'.`)
     }

@@ -64,6 +64,10 @@ export interface ImageFilters {
   properties?: Record<string, string>
   sizeMin?: number
   sizeMax?: number
+  /** Exact matches on columns, as Glance allows for any image column. */
+  size?: number
+  checksum?: string
+  id?: string
 }
 
 export interface ListQuery {

@@ -49,6 +49,11 @@ export interface InspectorOptions {
   declaredFormat: string
   /** Accept qcow2 content for disk_format raw; an operator switch, false by default. */
   allowQcow2AsRaw?: boolean
+  /**
+   * Reject content whose format differs from disk_format; true by default. When false, only
+   * unsafe content is rejected, like Glance with `require_image_format_match = false`.
+   */
+  requireFormatMatch?: boolean
 }
 
 /**
@@ -217,6 +222,7 @@ export class StreamInspector {
  * declared format is not compared with the content (ploop, aki, ari, ami and unknown values).
  */
 function findAcceptedFormats(options: InspectorOptions): readonly DetectedFormat[] | undefined {
+  if (options.requireFormatMatch === false) return undefined
   switch (options.declaredFormat) {
     case 'raw':
       return options.allowQcow2AsRaw === true ? ['raw', 'qcow2'] : ['raw']

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
-import { serverOptions } from '../api/app.js'
+import { registerJsonParser, serverOptions } from '../api/app.js'
 import { registerAccessLog } from '../api/middleware/access-log.js'
 import { toServiceError } from '../api/middleware/errors.js'
 import { InvalidInputError, ServiceError } from '../domain/errors.js'
@@ -43,6 +43,7 @@ type Query = Record<string, string | undefined>
 /** Builds the embedded Keystone v3 API server. It is not listening yet. */
 export function createIdentityApi(options: IdentityApiOptions): FastifyInstance {
   const app = Fastify(serverOptions(options.log, options.https ?? null))
+  registerJsonParser(app, [])
   registerAccessLog(app)
   app.setErrorHandler((error, request, reply) =>
     sendKeystoneError(error, request, reply, options.baseUrl),

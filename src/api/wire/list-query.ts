@@ -30,6 +30,9 @@ const reservedParams = new Set([
   'tag',
   'size_min',
   'size_max',
+  'size',
+  'checksum',
+  'id',
 ])
 
 export type QueryValues = Record<string, string | string[] | undefined>
@@ -169,6 +172,12 @@ function parseFilters(query: QueryValues): ImageFilters {
   if (sizeMin !== undefined) filters.sizeMin = sizeMin
   const sizeMax = parseSize('size_max', single(query, 'size_max'))
   if (sizeMax !== undefined) filters.sizeMax = sizeMax
+  const size = parseSize('size', single(query, 'size'))
+  if (size !== undefined) filters.size = size
+  const checksum = single(query, 'checksum')
+  if (checksum !== undefined) filters.checksum = checksum
+  const id = single(query, 'id')
+  if (id !== undefined) filters.id = id
 
   const tags = list(query, 'tag')
   if (tags.length > 0) filters.tags = tags

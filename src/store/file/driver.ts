@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
 import { link, mkdir, open, readdir, rm, stat, statfs, unlink, access } from 'node:fs/promises'
 import { constants } from 'node:fs'
@@ -59,7 +60,14 @@ export class FileStore implements BlobStore {
       flush: true,
       highWaterMark: writeBufferBytes,
     })
-    await pipeline(source, sink, signal === undefined ? {} : { signal })
+    try {
+      await pipeline(source, sink, signal === undefined ? {} : { signal })
+    } catch (error) {
+      // A source that fails at once can beat the asynchronous open of the file; removing the
+      // file before the stream has closed would leave it behind when the open completes.
+      if (!sink.closed) await once(sink, 'close')
+      throw error
+    }
     return sink.bytesWritten
   }
 
