@@ -10,10 +10,12 @@ import { scheme, type Config } from './config.js'
 import { openDatabase, migrateToLatest } from './db/connection.js'
 import { IdentityRepository } from './db/identity-repository.js'
 import { SqlImageRepository } from './db/image-repository.js'
+import { SqlMetadefRepository } from './db/metadef-repository.js'
 import type { Database } from './db/schema.js'
 import { ImagePolicy } from './domain/policy.js'
 import { ImageService } from './domain/image-service.js'
 import type { Image } from './domain/image.js'
+import { MetadefService } from './domain/metadef-service.js'
 import type { ContentInspector } from './domain/ports.js'
 import { StreamInspector } from './formats/inspector.js'
 import { createIdentityApi } from './identity/app.js'
@@ -124,6 +126,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
 
   const imageApi = createImageApi({
     images,
+    metadefs: new MetadefService(new SqlMetadefRepository(db)),
     tokens: identity,
     log,
     https,

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Logger } from 'pino'
 import type { ImageService } from '../domain/image-service.js'
+import type { MetadefService } from '../domain/metadef-service.js'
 import { ServiceError } from '../domain/errors.js'
 import type { AuthContext } from '../domain/ports.js'
 import { registerAccessLog } from './middleware/access-log.js'
@@ -11,6 +12,7 @@ import { registerHealthRoute, type HealthCheck } from './routes/health.js'
 import { registerImageRoutes } from './routes/images.js'
 import { registerInfoRoutes } from './routes/info.js'
 import { registerMemberRoutes } from './routes/members.js'
+import { registerMetadefRoutes } from './routes/metadefs.js'
 import { patchMediaTypes } from './wire/patch.js'
 
 declare module 'fastify' {
@@ -25,6 +27,7 @@ export interface TokenValidator {
 
 export interface ImageApiOptions {
   images: ImageService
+  metadefs: MetadefService
   tokens: TokenValidator
   healthChecks: HealthCheck[]
   log: Logger
@@ -60,6 +63,7 @@ export function createImageApi(options: ImageApiOptions): FastifyInstance {
   registerImageRoutes(app, options.images)
   registerMemberRoutes(app, options.images)
   registerInfoRoutes(app, options.images)
+  registerMetadefRoutes(app, options.metadefs)
   return app
 }
 

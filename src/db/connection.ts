@@ -3,11 +3,13 @@ import { dirname } from 'node:path'
 import SqliteDatabase from 'better-sqlite3'
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationResultSet } from 'kysely'
 import * as initial from './migrations/0001-initial.js'
+import * as metadefs from './migrations/0002-metadefs.js'
 import type { Database } from './schema.js'
 
 /** Every migration, in order; both databases run the same set. */
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-metadefs': metadefs,
 }
 
 /** Opens the metadata database named by a `sqlite://` URL (or a bare path). */
