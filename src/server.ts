@@ -10,6 +10,8 @@ import { scheme, type Config } from './config.js'
 import { openDatabase, migrateToLatest } from './db/connection.js'
 import { IdentityRepository } from './db/identity-repository.js'
 import { SqlImageRepository } from './db/image-repository.js'
+import { SqlTaskRepository } from './db/task-repository.js'
+import { ImportService } from './imports/import-service.js'
 import { SqlMetadefRepository } from './db/metadef-repository.js'
 import type { Database } from './db/schema.js'
 import { ImagePolicy } from './domain/policy.js'
@@ -117,7 +119,18 @@ export async function startService(config: Config, log: Logger): Promise<Running
     config: { maxSizeBytes: config.images.maxSizeBytes },
     log,
   })
-  const recovered = await images.recoverInterruptedUploads()
+  const imports = new ImportService({
+    images,
+    repo,
+    tasks: new SqlTaskRepository(db),
+    staging: new CheckedStore(
+      await createFileStore({ directory: join(config.dataDir, 'staging') }),
+      log,
+    ),
+    maxSizeBytes: config.images.maxSizeBytes,
+    log,
+  })
+  const recovered = (await images.recoverInterruptedUploads()) + (await imports.recover())
   if (recovered > 0) log.warn({ count: recovered }, 'removed leftovers of interrupted uploads')
 
   const https = await loadTls(config, log)
@@ -126,6 +139,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
 
   const imageApi = createImageApi({
     images,
+    imports,
     metadefs: new MetadefService(new SqlMetadefRepository(db)),
     tokens: identity,
     log,

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Logger } from 'pino'
 import type { ImageService } from '../domain/image-service.js'
+import type { ImportService } from '../imports/import-service.js'
 import type { MetadefService } from '../domain/metadef-service.js'
 import { ServiceError } from '../domain/errors.js'
 import type { AuthContext } from '../domain/ports.js'
@@ -10,6 +11,7 @@ import { requestIdFor } from './middleware/request-id.js'
 import { registerDiscoveryRoutes } from './routes/discovery.js'
 import { registerHealthRoute, type HealthCheck } from './routes/health.js'
 import { registerImageRoutes } from './routes/images.js'
+import { registerImportRoutes } from './routes/imports.js'
 import { registerInfoRoutes } from './routes/info.js'
 import { registerMemberRoutes } from './routes/members.js'
 import { registerMetadefRoutes } from './routes/metadefs.js'
@@ -27,6 +29,7 @@ export interface TokenValidator {
 
 export interface ImageApiOptions {
   images: ImageService
+  imports: ImportService
   metadefs: MetadefService
   tokens: TokenValidator
   healthChecks: HealthCheck[]
@@ -63,6 +66,7 @@ export function createImageApi(options: ImageApiOptions): FastifyInstance {
   registerImageRoutes(app, options.images)
   registerMemberRoutes(app, options.images)
   registerInfoRoutes(app, options.images)
+  registerImportRoutes(app, options.imports)
   registerMetadefRoutes(app, options.metadefs)
   return app
 }

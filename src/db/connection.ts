@@ -3,6 +3,7 @@ import { dirname } from 'node:path'
 import SqliteDatabase from 'better-sqlite3'
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationResultSet } from 'kysely'
 import * as initial from './migrations/0001-initial.js'
+import * as importTasks from './migrations/0003-import-tasks.js'
 import * as metadefs from './migrations/0002-metadefs.js'
 import type { Database } from './schema.js'
 
@@ -10,6 +11,7 @@ import type { Database } from './schema.js'
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-metadefs': metadefs,
+  '0003-import-tasks': importTasks,
 }
 
 /** Opens the metadata database named by a `sqlite://` URL (or a bare path). */

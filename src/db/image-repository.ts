@@ -196,7 +196,7 @@ export class SqlImageRepository implements ImageRepository {
       })
       .where('id', '=', id)
       .where('deleted_at', 'is', null)
-      .where('status', '=', 'saving')
+      .where('status', 'in', ['saving', 'importing'])
       .executeTakeFirst()
     return result.numUpdatedRows === 0n ? null : this.get(id)
   }
@@ -216,7 +216,7 @@ export class SqlImageRepository implements ImageRepository {
         updated_at: new Date().toISOString(),
       })
       .where('id', '=', id)
-      .where('status', '=', 'saving')
+      .where('status', 'in', ['saving', 'uploading', 'importing'])
       .execute()
   }
 
@@ -241,12 +241,12 @@ export class SqlImageRepository implements ImageRepository {
     })
   }
 
-  async listInterruptedUploads(): Promise<Image[]> {
+  async listInterruptedUploads(statuses: ImageStatus[] = ['saving']): Promise<Image[]> {
     const rows = await this.#db
       .selectFrom('images')
       .selectAll()
       .where('deleted_at', 'is', null)
-      .where('status', '=', 'saving')
+      .where('status', 'in', statuses)
       .execute()
     return this.#hydrate(rows)
   }

@@ -15,6 +15,7 @@ export interface Database {
   roles: RolesTable
   role_assignments: RoleAssignmentsTable
   tokens: TokensTable
+  tasks: TasksTable
 }
 
 export interface ImagesTable {
@@ -107,4 +108,21 @@ export interface TokensTable {
   issued_at: string
   expires_at: string
   revoked: Generated<number>
+}
+
+export interface TasksTable {
+  id: string
+  type: string
+  status: string
+  image_id: string
+  owner: string
+  user_id: string
+  request_id: string
+  /** The task's input document, as JSON. */
+  input: string
+  /** The task's result document, as JSON, once it has one. */
+  result: string | null
+  message: string
+  created_at: string
+  updated_at: string
 }

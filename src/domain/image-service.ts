@@ -272,6 +272,14 @@ export class ImageService {
     }
   }
 
+  /**
+   * Streams data into the store for an image that is `saving` or `importing`, then activates
+   * it. On failure nothing stays in the store; the caller resets the image's status.
+   */
+  async ingest(image: Image, body: Readable, options: UploadOptions): Promise<Image> {
+    return this.#storeData(image, body, options)
+  }
+
   async #storeData(image: Image, body: Readable, options: UploadOptions): Promise<Image> {
     const meter = new UploadMeter({
       inspection: this.#inspector.begin(image),

@@ -116,17 +116,20 @@ export interface ImageRepository {
    */
   transition(id: string, from: readonly ImageStatus[], to: ImageStatus): Promise<Image | null>
 
-  /** Sets `saving` images to `active` with their data fields. Returns `null` if it was no longer `saving`. */
+  /**
+   * Sets a `saving` or `importing` image to `active` with its data fields. Returns `null` if it
+   * had left those states.
+   */
   activate(id: string, data: ImageDataInfo): Promise<Image | null>
 
-  /** Returns a `saving` image to `queued`, clearing size, hashes and location. */
+  /** Returns a `saving`, `uploading` or `importing` image to `queued`, clearing its data fields. */
   resetUpload(id: string): Promise<void>
 
   /** Marks the image deleted and returns its last state, or `null` if it was already gone. */
   delete(id: string): Promise<Image | null>
 
-  /** Lists images left in `saving` by a process that stopped during an upload. */
-  listInterruptedUploads(): Promise<Image[]>
+  /** Lists images left in these states (`saving` by default) by a process that stopped. */
+  listInterruptedUploads(statuses?: ImageStatus[]): Promise<Image[]>
 
   /** Checks that the database responds. */
   ping(): Promise<void>
@@ -217,4 +220,37 @@ export interface InspectionSession {
 export interface ContentInspector {
   /** Starts inspecting data for `image`, or returns `null` when its formats are not inspected. */
   begin(image: Image): InspectionSession | null
+}
+
+export const taskStatuses = ['pending', 'processing', 'success', 'failure'] as const
+export type TaskStatus = (typeof taskStatuses)[number]
+
+/** An asynchronous image import, as Glance's tasks API shows it. */
+export interface ImportTask {
+  id: string
+  imageId: string
+  owner: string
+  userId: string
+  requestId: string
+  status: TaskStatus
+  /** The import request and where the data goes, as the client sees it. */
+  input: Record<string, unknown>
+  result: Record<string, unknown> | null
+  message: string
+  createdAt: Date
+  updatedAt: Date
+}
+
+/** Import task records; each write is atomic. */
+export interface TaskRepository {
+  create(task: ImportTask): Promise<void>
+  /** Sets status, message and result, and `updatedAt`. */
+  finish(
+    id: string,
+    status: TaskStatus,
+    message: string,
+    result: Record<string, unknown> | null,
+  ): Promise<void>
+  /** Returns the image's tasks, oldest first. */
+  listForImage(imageId: string): Promise<ImportTask[]>
 }

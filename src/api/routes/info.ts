@@ -1,10 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { ForbiddenError } from '../../domain/errors.js'
 import type { ImageService } from '../../domain/image-service.js'
+import { importMethods } from '../../imports/import-service.js'
 import { authOf } from './images.js'
-
-/** Import methods this service implements; none yet, so clients use the upload call. */
-const importMethods: string[] = []
 
 /** Unified limits' value for "no limit". */
 const unlimited = -1
@@ -15,7 +13,7 @@ export function registerInfoRoutes(app: FastifyInstance, images: ImageService): 
     'import-methods': {
       description: 'Import methods available.',
       type: 'array',
-      value: importMethods,
+      value: [...importMethods],
     },
   }))
 

@@ -31,6 +31,8 @@ export function imageToWire(image: Image): Record<string, unknown> {
     self: `/v2/images/${image.id}`,
     file: `/v2/images/${image.id}/file`,
     schema: '/v2/schemas/image',
+    // Glance lists the stores that hold the data, comma-separated, once there is data.
+    ...(image.location === null ? {} : { stores: image.location.store }),
   }
 }
 

@@ -1,0 +1,65 @@
+import type { FastifyInstance } from 'fastify'
+import { InvalidInputError, ServiceError } from '../../domain/errors.js'
+import type { ImportTask } from '../../domain/ports.js'
+import type { ImportService } from '../../imports/import-service.js'
+import { wireTime } from '../wire/image.js'
+import { authOf, jsonBody } from './images.js'
+
+type IdParams = { Params: { id: string } }
+
+/** The interoperable import calls: stage, import, and the image's tasks. */
+export function registerImportRoutes(app: FastifyInstance, imports: ImportService): void {
+  // Staged data arrives like an upload: in a scope that leaves every body unread.
+  void app.register(async (scope) => {
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
+    scope.put<IdParams>('/v2/images/:id/stage', async (request, reply) => {
+      const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase()
+      if (type !== 'application/octet-stream') {
+        throw new ServiceError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `Content type ${type ?? '(none)'} is not supported for staged data; send application/octet-stream.`,
+        )
+      }
+      const length = request.headers['content-length']
+      const expectedSize = length === undefined ? null : Number(length)
+      await imports.stage(authOf(request), request.params.id, request.raw, expectedSize)
+      reply.status(204).send()
+    })
+  })
+
+  app.post<IdParams>('/v2/images/:id/import', async (request, reply) => {
+    const body = jsonBody(request)
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new InvalidInputError('The import request must be a JSON object with a method.')
+    }
+    const ctx = authOf(request)
+    await imports.start(ctx, request.params.id, body as Record<string, unknown>, request.id)
+    reply.status(202).send({})
+  })
+
+  app.get<IdParams>('/v2/images/:id/tasks', async (request) => {
+    const tasks = await imports.tasksOf(authOf(request), request.params.id)
+    return { tasks: tasks.map(taskToWire) }
+  })
+}
+
+export function taskToWire(task: ImportTask): Record<string, unknown> {
+  return {
+    id: task.id,
+    type: 'api_image_import',
+    status: task.status,
+    owner: task.owner,
+    input: task.input,
+    result: task.result,
+    message: task.message,
+    image_id: task.imageId,
+    request_id: task.requestId,
+    user_id: task.userId,
+    created_at: wireTime(task.createdAt),
+    updated_at: wireTime(task.updatedAt),
+    expires_at: null,
+    self: `/v2/tasks/${task.id}`,
+    schema: '/v2/schemas/task',
+  }
+}
