@@ -133,7 +133,7 @@ describe('SQL image repository on SQLite', () => {
     await repo.create(makeImage({ owner: 'f', tags: ['gold'], properties: { os: 'linux' } }))
     await repo.create(makeImage({ owner: 'f', tags: ['gold'], properties: { os: 'bsd' } }))
     const q = query([], 100, null)
-    q.filters = { owner: 'f', tags: ['gold'], properties: { os: 'linux' } }
+    q.filters = { match: { owner: ['f'] }, tags: ['gold'], properties: { os: 'linux' } }
     const found = await repo.list(q)
     assert.equal(found.length, 1)
     assert.equal(found[0]!.properties.os, 'linux')

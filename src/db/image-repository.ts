@@ -20,7 +20,9 @@ import type {
   ImageDataInfo,
   ImageRepository,
   ListQuery,
+  MatchColumn,
   ProjectUsage,
+  TimeOperator,
   SortKey,
   SortSpec,
 } from '../domain/ports.js'
@@ -400,24 +402,30 @@ function scopeCondition(eb: Where, query: ListQuery): Expression<SqlBool> {
   }
 }
 
+const sqlOperators = {
+  gt: '>',
+  gte: '>=',
+  lt: '<',
+  lte: '<=',
+  eq: '=',
+  neq: '!=',
+} as const satisfies Record<TimeOperator, string>
+
 function filterCondition(eb: Where, query: ListQuery): Expression<SqlBool> {
   const f = query.filters
   const conditions: Expression<SqlBool>[] = []
 
-  if (f.name !== undefined) conditions.push(eb('name', '=', f.name))
-  if (f.status !== undefined) conditions.push(eb('status', '=', f.status))
-  if (f.owner !== undefined) conditions.push(eb('owner', '=', f.owner))
-  if (f.diskFormat !== undefined) conditions.push(eb('disk_format', '=', f.diskFormat))
-  if (f.containerFormat !== undefined) {
-    conditions.push(eb('container_format', '=', f.containerFormat))
+  for (const [column, values] of Object.entries(f.match ?? {})) {
+    conditions.push(eb(column as MatchColumn, 'in', values))
+  }
+  for (const time of f.times ?? []) {
+    conditions.push(eb(time.column, sqlOperators[time.operator], time.value.toISOString()))
   }
   if (f.protected !== undefined) conditions.push(eb('protected', '=', f.protected ? 1 : 0))
   conditions.push(eb('os_hidden', '=', f.osHidden === true ? 1 : 0))
   if (f.sizeMin !== undefined) conditions.push(eb('size', '>=', f.sizeMin))
   if (f.sizeMax !== undefined) conditions.push(eb('size', '<=', f.sizeMax))
   if (f.size !== undefined) conditions.push(eb('size', '=', f.size))
-  if (f.checksum !== undefined) conditions.push(eb('checksum', '=', f.checksum))
-  if (f.id !== undefined) conditions.push(eb('id', '=', f.id))
 
   for (const tag of f.tags ?? []) {
     conditions.push(

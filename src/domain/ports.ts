@@ -51,12 +51,31 @@ export interface ListScope {
   memberStatus: MemberStatus | 'all'
 }
 
+/** Columns that a listing can match exactly, against one value or an `in:` list. */
+export const matchColumns = [
+  'name',
+  'status',
+  'owner',
+  'disk_format',
+  'container_format',
+  'id',
+  'checksum',
+] as const
+export type MatchColumn = (typeof matchColumns)[number]
+
+export const timeOperators = ['gt', 'gte', 'lt', 'lte', 'eq', 'neq'] as const
+export type TimeOperator = (typeof timeOperators)[number]
+
+export interface TimeComparison {
+  column: 'created_at' | 'updated_at'
+  operator: TimeOperator
+  value: Date
+}
+
 export interface ImageFilters {
-  name?: string
-  status?: ImageStatus
-  owner?: string
-  diskFormat?: string
-  containerFormat?: string
+  /** Each column must equal one of its values. */
+  match?: Partial<Record<MatchColumn, string[]>>
+  times?: TimeComparison[]
   protected?: boolean
   /** `false` (the default) hides images with `os_hidden`; `true` shows only those. */
   osHidden?: boolean
@@ -64,10 +83,8 @@ export interface ImageFilters {
   properties?: Record<string, string>
   sizeMin?: number
   sizeMax?: number
-  /** Exact matches on columns, as Glance allows for any image column. */
+  /** Exact size, as Glance allows for any image column. */
   size?: number
-  checksum?: string
-  id?: string
 }
 
 export interface ListQuery {

@@ -51,6 +51,22 @@ describe('Glance compatibility details', () => {
     assert.equal((await getImage(memberApi, image.id)).status, 'active')
   })
 
+  it('filters the listing with in: lists and time comparisons', async () => {
+    const first = await createImage(memberApi, { name: 'alpha,one' })
+    const second = await createImage(memberApi, { name: 'beta' })
+    await createImage(memberApi, { name: 'gamma' })
+    const names = encodeURIComponent('in:"alpha,one",beta')
+    const listed = (await memberApi('GET', `/v2/images?name=${names}`)).json().images
+    assert.deepEqual(listed.map((i: { id: string }) => i.id).sort(), [first.id, second.id].sort())
+
+    const since = encodeURIComponent(`gte:${second.created_at}`)
+    const recent = (await memberApi('GET', `/v2/images?created_at=${since}&limit=1000`)).json()
+    assert.ok(recent.images.every((i: { created_at: string }) => i.created_at >= second.created_at))
+    assert.ok(recent.images.some((i: { id: string }) => i.id === second.id))
+    const bad = await memberApi('GET', '/v2/images?created_at=soon:2020')
+    assert.equal(bad.status, 400)
+  })
+
   it('filters the listing by exact size', async () => {
     const image = await createActiveImage(server, memberToken, randomBytes(3170))
     const response = await memberApi('GET', '/v2/images?size=3170')

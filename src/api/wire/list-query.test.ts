@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { InvalidInputError } from '../../domain/errors.js'
-import { defaultLimit, maxLimit, parseListQuery } from './list-query.js'
+import { defaultLimit, maxLimit, parseInList, parseListQuery } from './list-query.js'
 
 describe('image list query', () => {
   it('defaults to 25 images newest first, accepted shared images only', () => {
@@ -54,7 +54,7 @@ describe('image list query', () => {
   it('turns unknown parameters into property filters', () => {
     const parsed = parseListQuery({ os_distro: 'cirros', name: 'x', tag: ['a', 'b'] })
     assert.deepEqual(parsed.filters.properties, { os_distro: 'cirros' })
-    assert.equal(parsed.filters.name, 'x')
+    assert.deepEqual(parsed.filters.match?.name, ['x'])
     assert.deepEqual(parsed.filters.tags, ['a', 'b'])
   })
 
@@ -66,5 +66,47 @@ describe('image list query', () => {
     assert.throws(() => parseListQuery({ status: 'happy' }), InvalidInputError)
     assert.throws(() => parseListQuery({ protected: 'maybe' }), InvalidInputError)
     assert.throws(() => parseListQuery({ size_min: '1k' }), InvalidInputError)
+  })
+})
+
+describe('image list operators', () => {
+  it('splits in: lists, keeping quoted commas', () => {
+    const parsed = parseListQuery({ name: 'in:a,"b,c",d' })
+    assert.deepEqual(parsed.filters.match?.name, ['a', 'b,c', 'd'])
+  })
+
+  it('unescapes quotes inside a quoted value', () => {
+    assert.deepEqual(parseInList('name', '"say \\"hi\\"",x'), ['say "hi"', 'x'])
+  })
+
+  it('rejects a quote left open', () => {
+    assert.throws(() => parseListQuery({ name: 'in:"abc' }), /Unterminated quote/)
+  })
+
+  it('validates every status of an in: list', () => {
+    assert.deepEqual(parseListQuery({ status: 'in:active,queued' }).filters.match?.status, [
+      'active',
+      'queued',
+    ])
+    assert.throws(() => parseListQuery({ status: 'in:active,sleepy' }), InvalidInputError)
+  })
+
+  it('parses time comparisons on created_at and updated_at', () => {
+    const parsed = parseListQuery({
+      created_at: 'gte:2026-01-01T00:00:00Z',
+      updated_at: 'lt:2027-01-01T00:00:00Z',
+    })
+    assert.deepEqual(
+      parsed.filters.times?.map((t) => [t.column, t.operator, t.value.toISOString()]),
+      [
+        ['created_at', 'gte', '2026-01-01T00:00:00.000Z'],
+        ['updated_at', 'lt', '2027-01-01T00:00:00.000Z'],
+      ],
+    )
+  })
+
+  it('rejects unknown operators and bad times', () => {
+    assert.throws(() => parseListQuery({ created_at: 'after:2026-01-01' }), /use OPERATOR:TIME/)
+    assert.throws(() => parseListQuery({ created_at: 'gt:yesterday' }), /use ISO 8601/)
   })
 })

@@ -6,7 +6,16 @@ import {
   type MemberStatus,
   type Visibility,
 } from '../../domain/image.js'
-import { sortKeys, type ImageFilters, type SortKey, type SortSpec } from '../../domain/ports.js'
+import {
+  matchColumns,
+  sortKeys,
+  timeOperators,
+  type ImageFilters,
+  type MatchColumn,
+  type SortKey,
+  type SortSpec,
+  type TimeOperator,
+} from '../../domain/ports.js'
 
 export const defaultLimit = 25
 export const maxLimit = 1000
@@ -33,6 +42,8 @@ const reservedParams = new Set([
   'size',
   'checksum',
   'id',
+  'created_at',
+  'updated_at',
 ])
 
 export type QueryValues = Record<string, string | string[] | undefined>
@@ -153,16 +164,19 @@ function parseSize(name: string, value: string | undefined): number | undefined 
 
 function parseFilters(query: QueryValues): ImageFilters {
   const filters: ImageFilters = {}
-  const name = single(query, 'name')
-  const status = single(query, 'status')
-  const owner = single(query, 'owner')
-  const diskFormat = single(query, 'disk_format')
-  const containerFormat = single(query, 'container_format')
-  if (name !== undefined) filters.name = name
-  if (status !== undefined) filters.status = validateImageStatus(status)
-  if (owner !== undefined) filters.owner = owner
-  if (diskFormat !== undefined) filters.diskFormat = diskFormat
-  if (containerFormat !== undefined) filters.containerFormat = containerFormat
+  const match: Partial<Record<MatchColumn, string[]>> = {}
+  for (const column of matchColumns) {
+    const value = single(query, column)
+    if (value === undefined) continue
+    match[column] = value.startsWith('in:') ? parseInList(column, value.slice(3)) : [value]
+    if (column === 'status') match.status!.forEach((status) => validateImageStatus(status))
+  }
+  if (Object.keys(match).length > 0) filters.match = match
+  const times = (['created_at', 'updated_at'] as const).flatMap((column) => {
+    const value = single(query, column)
+    return value === undefined ? [] : [parseTimeComparison(column, value)]
+  })
+  if (times.length > 0) filters.times = times
 
   const isProtected = parseBoolean('protected', single(query, 'protected'))
   if (isProtected !== undefined) filters.protected = isProtected
@@ -174,10 +188,6 @@ function parseFilters(query: QueryValues): ImageFilters {
   if (sizeMax !== undefined) filters.sizeMax = sizeMax
   const size = parseSize('size', single(query, 'size'))
   if (size !== undefined) filters.size = size
-  const checksum = single(query, 'checksum')
-  if (checksum !== undefined) filters.checksum = checksum
-  const id = single(query, 'id')
-  if (id !== undefined) filters.id = id
 
   const tags = list(query, 'tag')
   if (tags.length > 0) filters.tags = tags
@@ -188,4 +198,56 @@ function parseFilters(query: QueryValues): ImageFilters {
   }
   if (Object.keys(properties).length > 0) filters.properties = properties
   return filters
+}
+
+/**
+ * Splits an `in:` list on commas. A value in double quotes may contain commas, and `\"` is a
+ * quote inside it, as in Glance.
+ */
+export function parseInList(column: string, text: string): string[] {
+  const values: string[] = []
+  let rest = text
+  while (rest.length > 0 || values.length === 0) {
+    let value: string
+    if (rest.startsWith('"')) {
+      const end = /(?<!\\)"/.exec(rest.slice(1))
+      if (end === null) throw new InvalidInputError(`Unterminated quote in ${column}=in:${text}.`)
+      value = rest.slice(1, end.index + 1).replaceAll('\\"', '"')
+      rest = rest.slice(end.index + 2)
+      if (rest !== '' && !rest.startsWith(',')) {
+        throw new InvalidInputError(
+          `Expected a comma after a quoted value in ${column}=in:${text}.`,
+        )
+      }
+    } else {
+      const comma = rest.indexOf(',')
+      value = comma === -1 ? rest : rest.slice(0, comma)
+      rest = comma === -1 ? '' : rest.slice(comma)
+    }
+    values.push(value)
+    if (rest.startsWith(',')) rest = rest.slice(1)
+    else break
+  }
+  return values
+}
+
+/** Parses `OP:TIME` for created_at and updated_at, as in `gte:2024-01-01T00:00:00Z`. */
+function parseTimeComparison(
+  column: 'created_at' | 'updated_at',
+  text: string,
+): { column: 'created_at' | 'updated_at'; operator: TimeOperator; value: Date } {
+  const colon = text.indexOf(':')
+  const operator = text.slice(0, colon)
+  const value = new Date(text.slice(colon + 1))
+  if (colon === -1 || !(timeOperators as readonly string[]).includes(operator)) {
+    throw new InvalidInputError(
+      `Invalid ${column} filter ${text}: use OPERATOR:TIME with one of ${timeOperators.join(', ')}.`,
+    )
+  }
+  if (Number.isNaN(value.getTime())) {
+    throw new InvalidInputError(
+      `Invalid time in ${column}=${text}: use ISO 8601, such as 2024-01-31T12:00:00Z.`,
+    )
+  }
+  return { column, operator: operator as TimeOperator, value }
 }
