@@ -56,6 +56,8 @@ describe('glance-direct import', () => {
   it('is advertised', async () => {
     const methods = (await api('GET', '/v2/info/import')).json()['import-methods'].value
     assert.deepEqual(methods, ['glance-direct'])
+    const created = await api('POST', '/v2/images', { body: { name: 'advertised' } })
+    assert.equal(created.headers['openstack-image-import-methods'], 'glance-direct')
   })
 
   it('stages data, imports it and records the task', async () => {

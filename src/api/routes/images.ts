@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidInputError, ServiceError } from '../../domain/errors.js'
 import type { ImageService } from '../../domain/image-service.js'
 import type { AuthContext, ListQuery } from '../../domain/ports.js'
+import { importMethods } from '../../imports/import-service.js'
 import { imageToWire } from '../wire/image.js'
 import { parseListQuery, type QueryValues } from '../wire/list-query.js'
 import { parsePatch, patchMediaTypes, unsupportedPatchType } from '../wire/patch.js'
@@ -69,7 +70,11 @@ class ImageHandlers {
       throw new InvalidInputError('The request body must be a JSON object of image attributes.')
     }
     const image = await this.#images.create(authOf(request), body as Record<string, unknown>)
-    reply.status(201).header('location', `/v2/images/${image.id}`)
+    // Glance names the import methods on every create, so clients need no discovery call.
+    reply
+      .status(201)
+      .header('location', `/v2/images/${image.id}`)
+      .header('openstack-image-import-methods', importMethods.join(','))
     return imageToWire(image)
   }
 
