@@ -123,6 +123,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
     images,
     repo,
     tasks: new SqlTaskRepository(db),
+    // NOTE: staged data lives on this host, so with several hosts the import must run on the
+    // host that took the stage call.
     staging: new CheckedStore(
       await createFileStore({ directory: join(config.dataDir, 'staging') }),
       log,
