@@ -77,7 +77,9 @@ start_server() {
   # Tempest 33 uploads random bytes as qcow2 and other formats. Glance accepts that when
   # require_image_format_match is off, and so does this setting; unsafe content is still
   # rejected.
-  printf '[images]\nrequire_format_match = false\n' >"$work/data/image-library.toml"
+  # The cache test waits for a queued image to be cached, so the prefetcher runs every second.
+  printf '[images]\nrequire_format_match = false\n[cache]\nprefetch_interval = 1\n' \
+    >"$work/data/image-library.toml"
   node bin/image-library serve --data-dir "$work/data" --host 127.0.0.1 --port 0 \
     --identity-port 0 >"$work/server.out" 2>"$work/server.out.err" &
   server_pid=$!
@@ -201,6 +203,7 @@ region = RegionOne
 endpoint_type = publicURL
 http_image = $http_image
 build_timeout = 60
+image_caching_enabled = true
 container_formats = bare,ami,ari,aki,ovf,ova,docker,compressed
 disk_formats = qcow2,raw,vhd,vhdx,vmdk,vdi,iso,ploop,ami,ari,aki
 

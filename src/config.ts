@@ -29,6 +29,7 @@ export interface Config {
     publicizeRoles: string[]
   }
   log: { level: string; file: string }
+  cache: { maxSizeBytes: number; prefetchIntervalSeconds: number }
 }
 
 /** Flags and environment that override the file; `undefined` leaves a setting alone. */
@@ -88,6 +89,10 @@ const settings: Record<string, Record<string, Setting>> = {
     require_format_match: { kind: 'boolean' },
     publicize_roles: { kind: 'string[]' },
   },
+  cache: {
+    max_size: { kind: 'integer', min: 0 },
+    prefetch_interval: { kind: 'integer', min: 0, max: 86400 },
+  },
   log: {
     level: {
       kind: 'string',
@@ -145,6 +150,10 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv): 
       allowQcow2AsRaw: get('images', 'allow_qcow2_as_raw', false),
       requireFormatMatch: get('images', 'require_format_match', true),
       publicizeRoles: get('images', 'publicize_roles', ['admin']),
+    },
+    cache: {
+      maxSizeBytes: get('cache', 'max_size', 10 * 1024 ** 3),
+      prefetchIntervalSeconds: get('cache', 'prefetch_interval', 300),
     },
     log: {
       level: overrides.logLevel ?? env.IMAGE_LIBRARY_LOG_LEVEL ?? get('log', 'level', 'info'),

@@ -11,6 +11,7 @@ import { openDatabase, migrateToLatest } from './db/connection.js'
 import { IdentityRepository } from './db/identity-repository.js'
 import { SqlImageRepository } from './db/image-repository.js'
 import { SqlTaskRepository } from './db/task-repository.js'
+import { ImageCache } from './cache/image-cache.js'
 import { ImportService } from './imports/import-service.js'
 import { SqlMetadefRepository } from './db/metadef-repository.js'
 import type { Database } from './db/schema.js'
@@ -87,10 +88,17 @@ function urlHost(host: string): string {
 /** Starts the image API and the identity API as configured; resolves once both listen. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   const db = await openMigratedDatabase(config, log)
-  const store = new CheckedStore(
-    await createFileStore({ directory: config.store.file.directory }),
+  const cache = new ImageCache(
+    new CheckedStore(await createFileStore({ directory: config.store.file.directory }), log),
+    new CheckedStore(await createFileStore({ directory: join(config.dataDir, 'cache') }), log),
+    {
+      maxBytes: config.cache.maxSizeBytes,
+      prefetchIntervalMs: config.cache.prefetchIntervalSeconds * 1000,
+    },
     log,
   )
+  await cache.start()
+  const store = cache
   const repo = new SqlImageRepository(db)
 
   const identityRepo = new IdentityRepository(db)
@@ -142,6 +150,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const imageApi = createImageApi({
     images,
     imports,
+    cache,
     metadefs: new MetadefService(new SqlMetadefRepository(db)),
     tokens: identity,
     log,
@@ -200,6 +209,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     rcFile,
     async stop() {
       clearInterval(cleanup)
+      cache.stop()
       await Promise.all([imageApi.close(), identityApi.close()])
       await db.destroy()
       log.info('service stopped')

@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { Logger } from 'pino'
 import type { ImageService } from '../domain/image-service.js'
 import type { ImportService } from '../imports/import-service.js'
+import type { ImageCache } from '../cache/image-cache.js'
 import type { MetadefService } from '../domain/metadef-service.js'
 import { ServiceError } from '../domain/errors.js'
 import type { AuthContext } from '../domain/ports.js'
@@ -11,6 +12,7 @@ import { requestIdFor } from './middleware/request-id.js'
 import { registerDiscoveryRoutes } from './routes/discovery.js'
 import { registerHealthRoute, type HealthCheck } from './routes/health.js'
 import { registerImageRoutes } from './routes/images.js'
+import { registerCacheRoutes } from './routes/cache.js'
 import { registerImportRoutes } from './routes/imports.js'
 import { registerInfoRoutes } from './routes/info.js'
 import { registerMemberRoutes } from './routes/members.js'
@@ -30,6 +32,7 @@ export interface TokenValidator {
 export interface ImageApiOptions {
   images: ImageService
   imports: ImportService
+  cache: ImageCache
   metadefs: MetadefService
   tokens: TokenValidator
   healthChecks: HealthCheck[]
@@ -67,6 +70,7 @@ export function createImageApi(options: ImageApiOptions): FastifyInstance {
   registerMemberRoutes(app, options.images)
   registerInfoRoutes(app, options.images)
   registerImportRoutes(app, options.imports)
+  registerCacheRoutes(app, options.images, options.cache)
   registerMetadefRoutes(app, options.metadefs)
   return app
 }
