@@ -6,7 +6,7 @@ import type { Image } from '../domain/image.js'
 import type { BlobInfo, BlobStore, ByteRange, StoreCapacity } from '../domain/ports.js'
 
 export interface ImageCacheConfig {
-  /** The cache never holds more than this many bytes; least recently used images go first. */
+  /** The cache never keeps more than this many bytes; least recently used images go first. */
   maxBytes: number
   /** A queued image is fetched once it has waited this long, as Glance's prefetcher does. */
   prefetchIntervalMs: number
@@ -34,7 +34,7 @@ export const clearTargets = ['cache', 'queue'] as const
 
 /**
  * A per-host cache of image data in front of the image store, for stores that are remote (and
- * to answer Glance's cache API). It is itself a `BlobStore`: reads of cached images come from
+ * to serve Glance's cache API). It is itself a `BlobStore`: reads of cached images come from
  * the local copy and count as hits; writes and deletes go to the store, and deletes evict.
  * Images enter the cache when an admin queues them; a copy is published only after its SHA-512
  * matches the image's `os_hash_value`.

@@ -13,7 +13,7 @@ let admin: ImageClient
 let member: ImageClient
 
 before(async () => {
-  // Queued images wait one second, and the cache holds at most 150 KiB.
+  // Queued images wait one second, and the cache keeps at most 150 KiB.
   server = await startServer({
     configToml: '[cache]\nprefetch_interval = 1\nmax_size = 153600\n',
   })
