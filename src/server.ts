@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
@@ -88,6 +88,9 @@ function urlHost(host: string): string {
 /** Starts the image API and the identity API as configured; resolves once both listen. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   const db = await openMigratedDatabase(config, log)
+  // The cache's index lives in memory, so copies from an earlier run are unknown to it and
+  // would never be evicted: start from an empty directory.
+  await rm(join(config.dataDir, 'cache'), { recursive: true, force: true })
   const cache = new ImageCache(
     new CheckedStore(await createFileStore({ directory: config.store.file.directory }), log),
     new CheckedStore(await createFileStore({ directory: join(config.dataDir, 'cache') }), log),

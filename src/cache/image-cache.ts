@@ -39,8 +39,8 @@ export const clearTargets = ['cache', 'queue'] as const
  * Images enter the cache when an admin queues them; a copy is published only after its SHA-512
  * matches the image's `os_hash_value`.
  *
- * NOTE: hit counts and access times live in memory, so a restart forgets the cache's contents
- * and they are fetched again when queued.
+ * NOTE: hit counts and access times live in memory, so the service empties the cache directory
+ * at start-up, and images are fetched again when queued.
  */
 export class ImageCache implements BlobStore {
   readonly #store: BlobStore

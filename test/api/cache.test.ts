@@ -95,6 +95,19 @@ describe('image cache API', () => {
     assert.ok(!(await cacheFiles()).includes(image.id), 'cached copy left behind')
   })
 
+  it('starts empty after a restart, leaving no unknown copies', async () => {
+    const image = await createActiveImage(server, adminToken, randomBytes(1024))
+    await admin('PUT', `/v2/cache/${image.id}`)
+    await waitUntilCached(image.id)
+
+    await server.kill()
+    server = await startServer({ dataDir: server.dataDir })
+    adminToken = await issueToken(server)
+    admin = imageClient(server, adminToken)
+    assert.deepEqual(await cacheFiles(), [])
+    assert.equal((await listing()).cached_images.length, 0)
+  })
+
   it('clears the cache and the queue, and rejects an unknown target', async () => {
     const image = await createActiveImage(server, adminToken, randomBytes(1024))
     await admin('PUT', `/v2/cache/${image.id}`)
