@@ -233,7 +233,7 @@ export class ImageService {
       )
     }
     try {
-      return await this.#storeData(image, body, options)
+      return await this.ingest(image, body, options)
     } catch (error) {
       await this.#repo.resetUpload(id)
       this.#log.info({ imageId: id, err: error }, 'upload failed; image is queued again')
@@ -277,10 +277,6 @@ export class ImageService {
    * it. On failure nothing stays in the store; the caller resets the image's status.
    */
   async ingest(image: Image, body: Readable, options: UploadOptions): Promise<Image> {
-    return this.#storeData(image, body, options)
-  }
-
-  async #storeData(image: Image, body: Readable, options: UploadOptions): Promise<Image> {
     const meter = new UploadMeter({
       inspection: this.#inspector.begin(image),
       maxSizeBytes: this.#config.maxSizeBytes,

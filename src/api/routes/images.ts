@@ -18,11 +18,7 @@ export function registerImageRoutes(app: FastifyInstance, images: ImageService):
   app.get<IdParams>('/v2/images/:id', (req, reply) => handlers.show(req, reply))
   app.patch<IdParams>('/v2/images/:id', (req, reply) => handlers.update(req, reply))
   app.delete<IdParams>('/v2/images/:id', (req, reply) => handlers.remove(req, reply))
-  // The upload route lives in its own scope without the JSON parser, so that a body of any
-  // type reaches the handler unread and a wrong Content-Type gets 415.
-  void app.register(async (scope) => {
-    scope.removeAllContentTypeParsers()
-    scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
+  registerRawBodyRoutes(app, (scope) => {
     scope.put<IdParams>('/v2/images/:id/file', (req, reply) => handlers.upload(req, reply))
   })
   app.get<IdParams>('/v2/images/:id/file', (req, reply) => handlers.download(req, reply))
@@ -39,6 +35,32 @@ export function registerImageRoutes(app: FastifyInstance, images: ImageService):
 export function authOf(request: FastifyRequest): AuthContext {
   if (request.auth === undefined) throw new ServiceError('UNAUTHORIZED', 'Authentication required.')
   return request.auth
+}
+
+/**
+ * Registers routes in a scope without the JSON parser, so that a body of any type reaches the
+ * handler unread and the handler can reject a wrong Content-Type with 415.
+ */
+export function registerRawBodyRoutes(
+  app: FastifyInstance,
+  register: (scope: FastifyInstance) => void,
+): void {
+  void app.register(async (scope) => {
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
+    register(scope)
+  })
+}
+
+/** Rejects a body that is not `application/octet-stream` with 415; `what` names the data. */
+export function requireOctetStream(request: FastifyRequest, what: string): void {
+  const type = mediaType(request)
+  if (type !== 'application/octet-stream') {
+    throw new ServiceError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `Content type ${type ?? '(none)'} is not supported for ${what}; send application/octet-stream.`,
+    )
+  }
 }
 
 /** Reads a JSON body that any of the JSON media types delivered. */
@@ -136,13 +158,7 @@ class ImageHandlers {
   }
 
   async upload(request: FastifyRequest<IdParams>, reply: FastifyReply) {
-    const type = mediaType(request)
-    if (type !== 'application/octet-stream') {
-      throw new ServiceError(
-        'UNSUPPORTED_MEDIA_TYPE',
-        `Content type ${type ?? '(none)'} is not supported for image data; send application/octet-stream.`,
-      )
-    }
+    requireOctetStream(request, 'image data')
     const controller = new AbortController()
     request.raw.once('close', () => {
       if (!request.raw.complete) controller.abort(new Error('client closed the upload'))

@@ -1,26 +1,18 @@
 import type { FastifyInstance } from 'fastify'
-import { InvalidInputError, ServiceError } from '../../domain/errors.js'
+import { InvalidInputError } from '../../domain/errors.js'
 import type { ImportTask } from '../../domain/ports.js'
 import type { ImportService } from '../../imports/import-service.js'
 import { wireTime } from '../wire/image.js'
-import { authOf, jsonBody } from './images.js'
+import { authOf, jsonBody, registerRawBodyRoutes, requireOctetStream } from './images.js'
 
 type IdParams = { Params: { id: string } }
 
 /** The interoperable import calls: stage, import, and the image's tasks. */
 export function registerImportRoutes(app: FastifyInstance, imports: ImportService): void {
-  // Staged data arrives like an upload: in a scope that leaves every body unread.
-  void app.register(async (scope) => {
-    scope.removeAllContentTypeParsers()
-    scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
+  // Staged data arrives like an upload, with the body left unread.
+  registerRawBodyRoutes(app, (scope) => {
     scope.put<IdParams>('/v2/images/:id/stage', async (request, reply) => {
-      const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase()
-      if (type !== 'application/octet-stream') {
-        throw new ServiceError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          `Content type ${type ?? '(none)'} is not supported for staged data; send application/octet-stream.`,
-        )
-      }
+      requireOctetStream(request, 'staged data')
       const length = request.headers['content-length']
       const expectedSize = length === undefined ? null : Number(length)
       await imports.stage(authOf(request), request.params.id, request.raw, expectedSize)
