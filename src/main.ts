@@ -6,7 +6,7 @@ import { registerAdminCommands } from './admin/commands.js'
 import { startService } from './server.js'
 
 async function serve(options: Record<string, unknown>): Promise<void> {
-  // The database holds password hashes and the logs hold request details: files the service
+  // The database contains password hashes and the logs contain request details: files the service
   // creates are not readable by other users of the host.
   process.umask(0o027)
   const config = loadConfig(overridesFrom(options), process.env)

@@ -9,7 +9,7 @@ export interface PolicyConfig {
 
 /**
  * Who may see and change what. The rules follow Glance's defaults: owners and admins change
- * images; members only see shared images and answer their own membership; an image that the
+ * images; members only see shared images and accept or reject their own membership; an image that the
  * caller may not see is reported as missing, never as forbidden.
  */
 export class ImagePolicy {

@@ -8,7 +8,7 @@ import type {
   Visibility,
 } from './image.js'
 
-/** Who is calling, as established from a validated token. */
+/** The caller's identity, as established from a validated token. */
 export interface AuthContext {
   userId: string
   userName: string
@@ -41,7 +41,7 @@ export interface SortSpec {
   direction: 'asc' | 'desc'
 }
 
-/** Which images a caller may list: the visibility rule, resolved for one caller. */
+/** The set of images a caller may list: the visibility rule, resolved for one caller. */
 export interface ListScope {
   /** The caller's project; `null` for an admin listing every image. */
   projectId: string | null
@@ -221,7 +221,7 @@ export interface BlobStore {
   ping(): Promise<void>
 }
 
-/** What inspection learned from an image's bytes. */
+/** Result of inspecting an image's bytes. */
 export interface ContentInspection {
   format: string
   virtualSize: number

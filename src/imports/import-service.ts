@@ -20,7 +20,7 @@ export interface ImportServiceDeps {
   images: ImageService
   repo: ImageRepository
   tasks: TaskRepository
-  /** Where staged data waits for its import; never served to clients. */
+  /** Store for staged data waiting for its import; never served to clients. */
   staging: BlobStore
   maxSizeBytes: number
   log: Logger
@@ -28,7 +28,7 @@ export interface ImportServiceDeps {
 
 /**
  * Glance's interoperable import, glance-direct method: the client stages the data (the image
- * becomes `uploading`), then asks for the import (`importing`), which a background task turns
+ * becomes `uploading`), then requests the import (`importing`), which a background task turns
  * into an `active` image. A failed import returns the image to `queued` and removes its data.
  */
 export class ImportService {

@@ -6,7 +6,7 @@ import { InvalidKey } from './errors.js'
 const keyPattern = /^[A-Za-z0-9._-]{1,200}$/
 
 /**
- * Wraps every driver: rejects bad keys before a driver sees them, and logs each call with its
+ * Wraps every driver: rejects bad keys before a driver gets them, and logs each call with its
  * duration, so drivers stay small.
  */
 export class CheckedStore implements BlobStore {

@@ -15,7 +15,7 @@ export interface Response {
 export interface RequestOptions {
   token?: string
   headers?: Record<string, string>
-  /** A JSON value (sent as application/json unless headers say otherwise), a Buffer or a stream. */
+  /** A JSON value (sent as application/json unless the headers set another type), a Buffer or a stream. */
   body?: unknown
 }
 

@@ -90,7 +90,7 @@ function writeError(
   identityUrl: () => string,
 ): void {
   if (reply.sent || reply.raw.headersSent) {
-    // The status line is gone; closing the socket tells the client the body is incomplete.
+    // The status line is gone, so closing the socket is how the client learns the body is incomplete.
     reply.raw.destroy()
     return
   }
@@ -98,7 +98,7 @@ function writeError(
   reply.header('x-image-library-error-code', error.code)
 
   if (error.code === 'UNAUTHORIZED') {
-    // keystonemiddleware answers 401 itself, with a Keystone-style JSON body.
+    // keystonemiddleware sends the 401 itself, with a Keystone-style JSON body.
     reply
       .status(401)
       .header('www-authenticate', `Keystone uri="${identityUrl()}"`)

@@ -29,7 +29,7 @@ function versionsDocument(baseUrl: string) {
 
 /** The versions document (no token needed) and the JSON schemas. */
 export function registerDiscoveryRoutes(app: FastifyInstance, baseUrl: () => string): void {
-  // Glance answers the bare root with 300 Multiple Choices, and /versions with 200.
+  // Glance returns 300 Multiple Choices for the bare root, and 200 for /versions.
   app.get('/', async (_request, reply) => {
     reply.status(300)
     return versionsDocument(baseUrl())
