@@ -78,8 +78,33 @@ start_server() {
   # require_image_format_match is off, and so does this setting; unsafe content is still
   # rejected.
   # The cache test waits for a queued image to be cached, so the prefetcher runs every second.
-  printf '[images]\nrequire_format_match = false\n[cache]\nprefetch_interval = 1\n' \
-    >"$work/data/image-library.toml"
+  # Two file stores let the multi-store and copy-image tests run, and the locations tests run
+  # with show_multiple_locations on. web-download and locations may fetch only from the local
+  # HTTP server.
+  cat >"$work/data/image-library.toml" <<EOF
+[images]
+require_format_match = false
+show_multiple_locations = true
+
+[cache]
+prefetch_interval = 1
+
+[import]
+web_download_allowed_hosts = ["127.0.0.1:$http_port"]
+
+[store]
+default = "local"
+
+[stores.local]
+type = "file"
+directory = "images"
+description = "Local image directory"
+
+[stores.spare]
+type = "file"
+directory = "spare"
+description = "Second image directory"
+EOF
   node bin/image-library serve --data-dir "$work/data" --host 127.0.0.1 --port 0 \
     --identity-port 0 >"$work/server.out" 2>"$work/server.out.err" &
   server_pid=$!
@@ -100,9 +125,8 @@ start_http_server() {
   http_pid=$!
   wait_for_line "$work/http.out" '^Serving HTTP on' "$http_pid" 'python3 -m http.server'
 
-  local port
-  port=$(sed -nE 's/^Serving HTTP on [^ ]+ port ([0-9]+).*/\1/p' "$work/http.out")
-  http_image="http://127.0.0.1:$port/image.raw"
+  http_port=$(sed -nE 's/^Serving HTTP on [^ ]+ port ([0-9]+).*/\1/p' "$work/http.out")
+  http_image="http://127.0.0.1:$http_port/image.raw"
 }
 
 admin_cli() {
@@ -212,7 +236,7 @@ api_v1 = false
 api_v2 = true
 import_image = true
 os_glance_reserved = true
-manage_locations = false
+manage_locations = true
 
 [validation]
 run_validation = false
@@ -230,8 +254,8 @@ prepare_workspace() {
 }
 
 install_tempest
-start_server
 start_http_server
+start_server
 prepare_workspace
 
 # tempest run finds its test list through the workspace's .stestr.conf.

@@ -22,7 +22,12 @@ describe('configuration', () => {
     assert.equal(config.server.identityPort, 5000)
     assert.equal(config.tls.enabled, true)
     assert.equal(config.database.url, `sqlite://${join(dir, 'image-library.db')}`)
-    assert.equal(config.store.file.directory, join(dir, 'images'))
+    assert.deepEqual(
+      config.stores.map((store) => [store.id, store.directory, store.isDefault]),
+      [['file', join(dir, 'images'), true]],
+    )
+    assert.deepEqual(config.imports.methods, ['glance-direct', 'web-download', 'copy-image'])
+    assert.equal(config.quotas.imageCountTotal, -1)
     assert.equal(config.log.file, join(dir, 'logs', 'image-library.log'))
     assert.equal(config.server.publicHost, 'localhost')
     assert.ok(Object.isFrozen(config.server))
@@ -45,6 +50,42 @@ describe('configuration', () => {
     )
     assert.equal(config.dataDir, dir)
     assert.equal(config.database.url, 'sqlite:///tmp/x.db')
+  })
+
+  it('reads several stores and the default among them', async () => {
+    const file = join(dir, 'stores.toml')
+    await writeFile(
+      file,
+      '[store]\ndefault = "cheap"\n' +
+        '[stores.fast]\ntype = "file"\ndirectory = "fast"\nweight = 10\n' +
+        '[stores.cheap]\ntype = "file"\ndirectory = "/srv/cheap"\ndescription = "Slow disks"\n',
+    )
+    const config = loadConfig({ dataDir: dir, configFile: file }, {})
+    assert.deepEqual(
+      config.stores.map((s) => [s.id, s.directory, s.weight, s.isDefault, s.description]),
+      [
+        ['fast', join(dir, 'fast'), 10, false, 'Image data in fast'],
+        ['cheap', '/srv/cheap', 0, true, 'Slow disks'],
+      ],
+    )
+  })
+
+  it('refuses a store without a directory, a bad store key and an unknown default', async () => {
+    const cases: [string, RegExp][] = [
+      ['[stores.a]\ntype = "file"\n', /stores\.a needs directory/],
+      ['[stores.a]\ntype = "file"\ndirectory = "x"\nsize = 1\n', /unknown key stores\.a\.size/],
+      ['[stores.a]\ntype = "nfs"\ndirectory = "x"\n', /stores\.a\.type .*one of file/],
+      [
+        '[store]\ndefault = "b"\n[stores.a]\ntype = "file"\ndirectory = "x"\n',
+        /not a configured store/,
+      ],
+      ['[import]\nmethods = ["glance-direct", "ftp"]\n', /import\.methods .*values among/],
+    ]
+    for (const [text, pattern] of cases) {
+      const file = join(dir, 'bad-store.toml')
+      await writeFile(file, text)
+      assert.throws(() => loadConfig({ dataDir: dir, configFile: file }, {}), pattern)
+    }
   })
 
   it('names an unknown key and lists the valid ones', async () => {

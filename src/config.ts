@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
+import { importMethodNames, type ImportMethod } from './imports/methods.js'
 
 export interface Config {
   dataDir: string
@@ -19,7 +20,8 @@ export interface Config {
     imageServiceName: string
   }
   database: { url: string }
-  store: { file: { directory: string } }
+  /** The image data stores; the first is the default unless `[store] default` names another. */
+  stores: StoreConfig[]
   images: {
     maxSizeBytes: number
     allowQcow2AsRaw: boolean
@@ -27,9 +29,42 @@ export interface Config {
     requireFormatMatch: boolean
     /** Roles allowed to make an image public; Glance's default policy allows only admins. */
     publicizeRoles: string[]
+    /** Show every location of an image and let owners edit them (Glance's option of that name). */
+    showMultipleLocations: boolean
+    /** Show the first location's URL as `direct_url`. */
+    showImageDirectUrl: boolean
+  }
+  imports: {
+    methods: ImportMethod[]
+    webDownload: {
+      /** Hosts, `host:port`, addresses or CIDRs; when not empty, only these are fetched. */
+      allowedHosts: string[]
+      /** Fetch from loopback, private and link-local addresses too (off by default). */
+      allowPrivate: boolean
+      maxRedirects: number
+      timeoutSeconds: number
+    }
+  }
+  /** Per-project limits; -1 is unlimited. */
+  quotas: {
+    imageCountTotal: number
+    imageSizeTotal: number
+    imageStageTotal: number
+    imageCountUploading: number
   }
   log: { level: string; file: string }
   cache: { maxSizeBytes: number; prefetchIntervalSeconds: number }
+}
+
+export const storeTypes = ['file'] as const
+
+export interface StoreConfig {
+  id: string
+  type: (typeof storeTypes)[number]
+  directory: string
+  description: string
+  weight: number
+  isDefault: boolean
 }
 
 /** Flags and environment that override the file; `undefined` leaves a setting alone. */
@@ -82,12 +117,27 @@ const settings: Record<string, Record<string, Setting>> = {
     image_service_name: { kind: 'string' },
   },
   database: { url: { kind: 'string' } },
-  store: { file_directory: { kind: 'string' } },
+  store: { file_directory: { kind: 'string' }, default: { kind: 'string' } },
   images: {
     max_size: { kind: 'integer', min: 1 },
     allow_qcow2_as_raw: { kind: 'boolean' },
     require_format_match: { kind: 'boolean' },
     publicize_roles: { kind: 'string[]' },
+    show_multiple_locations: { kind: 'boolean' },
+    show_image_direct_url: { kind: 'boolean' },
+  },
+  import: {
+    methods: { kind: 'string[]', oneOf: importMethodNames },
+    web_download_allowed_hosts: { kind: 'string[]' },
+    web_download_allow_private: { kind: 'boolean' },
+    web_download_max_redirects: { kind: 'integer', min: 0, max: 20 },
+    web_download_timeout: { kind: 'integer', min: 1, max: 7 * 24 * 3600 },
+  },
+  quotas: {
+    image_count_total: { kind: 'integer', min: -1 },
+    image_size_total: { kind: 'integer', min: -1 },
+    image_stage_total: { kind: 'integer', min: -1 },
+    image_count_uploading: { kind: 'integer', min: -1 },
   },
   cache: {
     max_size: { kind: 'integer', min: 0 },
@@ -144,12 +194,29 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv): 
         env.IMAGE_LIBRARY_DATABASE_URL ??
         get('database', 'url', `sqlite://${join(dataDir, 'image-library.db')}`),
     },
-    store: { file: { directory: path(get('store', 'file_directory', join(dataDir, 'images'))) } },
+    stores: storesOf(file, path, get('store', 'file_directory', join(dataDir, 'images'))),
     images: {
       maxSizeBytes: get('images', 'max_size', 1024 ** 4),
       allowQcow2AsRaw: get('images', 'allow_qcow2_as_raw', false),
       requireFormatMatch: get('images', 'require_format_match', true),
       publicizeRoles: get('images', 'publicize_roles', ['admin']),
+      showMultipleLocations: get('images', 'show_multiple_locations', false),
+      showImageDirectUrl: get('images', 'show_image_direct_url', false),
+    },
+    imports: {
+      methods: get('import', 'methods', [...importMethodNames]),
+      webDownload: {
+        allowedHosts: get('import', 'web_download_allowed_hosts', []),
+        allowPrivate: get('import', 'web_download_allow_private', false),
+        maxRedirects: get('import', 'web_download_max_redirects', 5),
+        timeoutSeconds: get('import', 'web_download_timeout', 3600),
+      },
+    },
+    quotas: {
+      imageCountTotal: get('quotas', 'image_count_total', -1),
+      imageSizeTotal: get('quotas', 'image_size_total', -1),
+      imageStageTotal: get('quotas', 'image_stage_total', -1),
+      imageCountUploading: get('quotas', 'image_count_uploading', -1),
     },
     cache: {
       maxSizeBytes: get('cache', 'max_size', 10 * 1024 ** 3),
@@ -164,6 +231,82 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv): 
     config.server.publicHost = defaultPublicHost(config.server.host)
   checkLevel(config.log.level)
   return deepFreeze(config)
+}
+
+const storeSettings: Record<string, Setting> = {
+  type: { kind: 'string', oneOf: storeTypes },
+  directory: { kind: 'string' },
+  description: { kind: 'string' },
+  weight: { kind: 'integer', min: 0, max: 1000000 },
+}
+const storeIdPattern = /^[A-Za-z0-9_-]{1,64}$/
+
+/**
+ * The stores from `[stores.<id>]` tables; without any, one file store named `file` in
+ * `[store] file_directory`, as a single-store service has.
+ */
+function storesOf(file: FileValues, path: (value: string) => string, fileDirectory: string) {
+  const tables = (file.stores ?? {}) as Record<string, Record<string, unknown>>
+  const defaultId = file.store?.default as string | undefined
+  const stores: StoreConfig[] = Object.entries(tables).map(([id, values]) => ({
+    id,
+    type: values.type as StoreConfig['type'],
+    directory: path(values.directory as string),
+    description: (values.description as string | undefined) ?? `Image data in ${id}`,
+    weight: (values.weight as number | undefined) ?? 0,
+    isDefault: false,
+  }))
+  if (stores.length === 0) {
+    stores.push({
+      id: 'file',
+      type: 'file',
+      directory: path(fileDirectory),
+      description: 'Image data directory',
+      weight: 0,
+      isDefault: false,
+    })
+  }
+  const chosen = defaultId ?? stores[0]!.id
+  const match = stores.find((store) => store.id === chosen)
+  if (match === undefined) {
+    throw new ConfigError(
+      `store.default is ${chosen}, which is not a configured store; stores are ${stores.map((s) => s.id).join(', ')}.`,
+    )
+  }
+  match.isDefault = true
+  return stores
+}
+
+/** Checks the `[stores.<id>]` tables: each needs a type and a directory. */
+function validateStores(file: string, value: unknown): Record<string, Record<string, unknown>> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`${file}: [stores] must hold one table per store, [stores.<id>].`)
+  }
+  const result: Record<string, Record<string, unknown>> = {}
+  for (const [id, table] of Object.entries(value)) {
+    if (!storeIdPattern.test(id)) {
+      throw new ConfigError(`${file}: store id ${id} is invalid; use 1-64 of [A-Za-z0-9_-].`)
+    }
+    if (typeof table !== 'object' || table === null || Array.isArray(table)) {
+      throw new ConfigError(`${file}: stores.${id} must be a table.`)
+    }
+    result[id] = {}
+    for (const [key, item] of Object.entries(table)) {
+      const setting = storeSettings[key]
+      if (setting === undefined) {
+        throw new ConfigError(
+          `${file}: unknown key stores.${id}.${key}; a store accepts ${Object.keys(storeSettings).join(', ')}.`,
+        )
+      }
+      result[id][key] = checkValue(`${file}: stores.${id}.${key}`, setting, item)
+    }
+    for (const required of ['type', 'directory']) {
+      if (result[id][required] === undefined) {
+        throw new ConfigError(`${file}: stores.${id} needs ${required}.`)
+      }
+    }
+  }
+  return result
 }
 
 function optionalPath(value: string | null, path: (value: string) => string): string | null {
@@ -201,6 +344,10 @@ function readConfigFile(file: string, required: boolean): FileValues {
 function validateFile(file: string, parsed: Record<string, unknown>): FileValues {
   const result: FileValues = {}
   for (const [section, values] of Object.entries(parsed)) {
+    if (section === 'stores') {
+      result.stores = validateStores(file, values)
+      continue
+    }
     const known = settings[section]
     if (
       known === undefined ||
@@ -209,7 +356,7 @@ function validateFile(file: string, parsed: Record<string, unknown>): FileValues
       Array.isArray(values)
     ) {
       throw new ConfigError(
-        `${file}: unknown section [${section}]; sections are ${Object.keys(settings).join(', ')}.`,
+        `${file}: unknown section [${section}]; sections are ${[...Object.keys(settings), 'stores'].join(', ')}.`,
       )
     }
     result[section] = {}
@@ -242,6 +389,9 @@ function checkValue(name: string, setting: Setting, value: unknown): unknown {
     case 'string[]':
       if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
         throw fail('an array of strings')
+      }
+      if (setting.oneOf !== undefined && !value.every((item) => setting.oneOf!.includes(item))) {
+        throw fail(`values among ${setting.oneOf.join(', ')}`)
       }
       return value
     case 'integer': {

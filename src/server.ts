@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Logger } from 'pino'
@@ -12,13 +13,16 @@ import { IdentityRepository } from './db/identity-repository.js'
 import { SqlImageRepository } from './db/image-repository.js'
 import { SqlTaskRepository } from './db/task-repository.js'
 import { ImageCache } from './cache/image-cache.js'
+import { HttpLocations } from './imports/http-locations.js'
 import { ImportService } from './imports/import-service.js'
+import { defaultWebFetchConfig, WebFetcher } from './imports/web-fetch.js'
 import { SqlMetadefRepository } from './db/metadef-repository.js'
 import type { Database } from './db/schema.js'
 import { ImagePolicy } from './domain/policy.js'
 import { ImageService } from './domain/image-service.js'
 import type { Image } from './domain/image.js'
 import { MetadefService } from './domain/metadef-service.js'
+import { Quotas } from './domain/quotas.js'
 import type { ContentInspector } from './domain/ports.js'
 import { StreamInspector } from './formats/inspector.js'
 import { createIdentityApi } from './identity/app.js'
@@ -28,6 +32,7 @@ import { Directory } from './identity/directory.js'
 import { IdentityService } from './identity/identity-service.js'
 import { CheckedStore } from './store/base.js'
 import { createFileStore } from './store/file/index.js'
+import { StoreSet, type StoreEntry } from './store/store-set.js'
 
 export interface RunningService {
   imageUrl: string
@@ -91,9 +96,22 @@ export async function startService(config: Config, log: Logger): Promise<Running
   // The cache's index lives in memory, so copies from an earlier run are unknown to it and
   // would never be evicted: start from an empty directory.
   await rm(join(config.dataDir, 'cache'), { recursive: true, force: true })
+  const fetcher = new WebFetcher({
+    ...defaultWebFetchConfig,
+    allowedHosts: config.imports.webDownload.allowedHosts,
+    allowPrivate: config.imports.webDownload.allowPrivate,
+    maxRedirects: config.imports.webDownload.maxRedirects,
+    totalTimeoutMs: config.imports.webDownload.timeoutSeconds * 1000,
+    maxBytes: config.images.maxSizeBytes,
+  })
+  const httpLocations = config.images.showMultipleLocations ? new HttpLocations(fetcher) : null
+  const stores = await openStores(config, httpLocations, log)
   const cache = new ImageCache(
-    new CheckedStore(await createFileStore({ directory: config.store.file.directory }), log),
-    new CheckedStore(await createFileStore({ directory: join(config.dataDir, 'cache') }), log),
+    stores,
+    new CheckedStore(
+      await createFileStore({ directory: join(config.dataDir, 'cache'), name: 'cache' }),
+      log,
+    ),
     {
       maxBytes: config.cache.maxSizeBytes,
       prefetchIntervalMs: config.cache.prefetchIntervalSeconds * 1000,
@@ -101,7 +119,6 @@ export async function startService(config: Config, log: Logger): Promise<Running
     log,
   )
   await cache.start()
-  const store = cache
   const repo = new SqlImageRepository(db)
 
   const identityRepo = new IdentityRepository(db)
@@ -124,10 +141,16 @@ export async function startService(config: Config, log: Logger): Promise<Running
 
   const images = new ImageService({
     repo,
-    store,
+    stores,
+    reader: cache,
     policy: new ImagePolicy({ publicizeRoles: config.images.publicizeRoles }),
+    quotas: new Quotas(repo, config.quotas),
     inspector: contentInspector(config),
-    config: { maxSizeBytes: config.images.maxSizeBytes },
+    urls: httpLocations,
+    config: {
+      maxSizeBytes: config.images.maxSizeBytes,
+      editableLocations: config.images.showMultipleLocations,
+    },
     log,
   })
   const imports = new ImportService({
@@ -141,6 +164,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
       log,
     ),
     maxSizeBytes: config.images.maxSizeBytes,
+    methods: config.imports.methods,
+    web: fetcher,
     log,
   })
   const recovered = (await images.recoverInterruptedUploads()) + (await imports.recover())
@@ -156,6 +181,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
     cache,
     metadefs: new MetadefService(new SqlMetadefRepository(db)),
     tokens: identity,
+    locations: {
+      showMultiple: config.images.showMultipleLocations,
+      showDirectUrl: config.images.showImageDirectUrl,
+    },
     log,
     https,
     baseUrl: () => urls.image,
@@ -165,8 +194,12 @@ export async function startService(config: Config, log: Logger): Promise<Running
       {
         name: 'store',
         run: async () => {
-          await store.ping()
-          return { store: store.name }
+          for (const store of stores.all()) {
+            await store.ping().catch((error: unknown) => {
+              throw new Error(`store ${store.name}: ${(error as Error).message}`)
+            })
+          }
+          return { stores: stores.list().map((store) => store.id) }
         },
       },
     ],
@@ -214,10 +247,36 @@ export async function startService(config: Config, log: Logger): Promise<Running
       clearInterval(cleanup)
       cache.stop()
       await Promise.all([imageApi.close(), identityApi.close()])
+      await imports.stop()
       await db.destroy()
       log.info('service stopped')
     },
   }
+}
+
+/** Opens every configured store; the file store is the only type so far. */
+async function openStores(
+  config: Config,
+  urls: HttpLocations | null,
+  log: Logger,
+): Promise<StoreSet> {
+  const entries: StoreEntry[] = []
+  for (const store of config.stores) {
+    const driver = await createFileStore({ directory: store.directory, name: store.id })
+    entries.push({
+      info: {
+        id: store.id,
+        type: store.type,
+        description: store.description,
+        weight: store.weight,
+        isDefault: store.isDefault,
+        readOnly: false,
+      },
+      store: new CheckedStore(driver, log),
+      urlOf: (key) => pathToFileURL(join(store.directory, key)).href,
+    })
+  }
+  return new StoreSet(entries, urls, log)
 }
 
 function rcSettings(config: Config, password: string | null, identityPort: number): RcSettings {

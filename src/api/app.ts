@@ -35,6 +35,8 @@ export interface ImageApiOptions {
   cache: ImageCache
   metadefs: MetadefService
   tokens: TokenValidator
+  /** Glance's `show_multiple_locations` and `show_image_direct_url`. */
+  locations: { showMultiple: boolean; showDirectUrl: boolean }
   healthChecks: HealthCheck[]
   log: Logger
   /** The image API's public base URL, for the versions document. */
@@ -66,9 +68,18 @@ export function createImageApi(options: ImageApiOptions): FastifyInstance {
 
   registerDiscoveryRoutes(app, options.baseUrl)
   registerHealthRoute(app, options.healthChecks)
-  registerImageRoutes(app, options.images)
+  registerImageRoutes(
+    app,
+    options.images,
+    {
+      showLocations: options.locations.showMultiple,
+      showDirectUrl: options.locations.showDirectUrl,
+      urlOf: (location) => options.images.stores.urlOf(location),
+    },
+    options.imports.methods,
+  )
   registerMemberRoutes(app, options.images)
-  registerInfoRoutes(app, options.images)
+  registerInfoRoutes(app, options.images, options.imports)
   registerImportRoutes(app, options.imports)
   registerCacheRoutes(app, options.images, options.cache)
   registerMetadefRoutes(app, options.metadefs)

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto'
-import { Transform, type Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
 import { InvalidInputError } from '../domain/errors.js'
 import type { Image } from '../domain/image.js'
-import type { BlobInfo, BlobStore, ByteRange, StoreCapacity } from '../domain/ports.js'
+import type { BlobStore, ByteRange, ImageReader, ImageStores } from '../domain/ports.js'
+import { DigestCheck } from '../hashing/digest-check.js'
 
 export interface ImageCacheConfig {
   /** The cache never keeps more than this many bytes; least recently used images go first. */
@@ -33,17 +33,16 @@ export interface CacheListing {
 export const clearTargets = ['cache', 'queue'] as const
 
 /**
- * A per-host cache of image data in front of the image store, for stores that are remote (and
- * to serve Glance's cache API). It is itself a `BlobStore`: reads of cached images come from
- * the local copy and count as hits; writes and deletes go to the store, and deletes evict.
- * Images enter the cache when an admin queues them; a copy is published only after its SHA-512
- * matches the image's `os_hash_value`.
+ * A per-host cache of image data in front of the image stores, for stores that are remote (and
+ * to serve Glance's cache API). Reads of cached images come from the local copy and count as
+ * hits; other reads go to the stores. Images enter the cache when an admin queues them; a copy
+ * is published only after its SHA-512 matches the image's `os_hash_value`.
  *
  * NOTE: hit counts and access times live in memory, so the service empties the cache directory
  * at start-up, and images are fetched again when queued.
  */
-export class ImageCache implements BlobStore {
-  readonly #store: BlobStore
+export class ImageCache implements ImageReader {
+  readonly #stores: ImageStores
   readonly #local: BlobStore
   readonly #config: ImageCacheConfig
   readonly #log: Logger
@@ -52,15 +51,11 @@ export class ImageCache implements BlobStore {
   #timer: NodeJS.Timeout | null = null
   #working = false
 
-  constructor(store: BlobStore, local: BlobStore, config: ImageCacheConfig, log: Logger) {
-    this.#store = store
+  constructor(stores: ImageStores, local: BlobStore, config: ImageCacheConfig, log: Logger) {
+    this.#stores = stores
     this.#local = local
     this.#config = Object.freeze({ ...config })
     this.#log = log.child({ component: 'cache' })
-  }
-
-  get name(): string {
-    return this.#store.name
   }
 
   /** Removes what an earlier run left in the cache directory and starts the prefetcher. */
@@ -96,12 +91,12 @@ export class ImageCache implements BlobStore {
 
   /** Queues an active image for caching; throws 400 for an image without data. */
   queue(image: Image): void {
-    if (image.status !== 'active' || image.location === null) {
+    if (image.status !== 'active' || image.locations.length === 0 || image.size === null) {
       throw new InvalidInputError(
         `Image ${image.id} is ${image.status}; only active images can be cached.`,
       )
     }
-    if (this.#entries.has(image.location.key)) return
+    if (this.#entries.has(image.id)) return
     this.#queue.set(image.id, { image, queuedAt: Date.now() })
   }
 
@@ -133,23 +128,12 @@ export class ImageCache implements BlobStore {
   }
 
   async #fetch(image: Image): Promise<void> {
-    const key = image.location!.key
-    const sha512 = createHash('sha512')
-    const hashing = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        sha512.update(chunk)
-        callback(null, chunk)
-      },
-      flush(callback) {
-        const digest = sha512.digest('hex')
-        if (digest === image.osHashValue) callback()
-        else callback(new Error(`cached copy of ${image.id} has sha512 ${digest}`))
-      },
-    })
+    const key = image.id
+    const check = new DigestCheck(image)
     try {
-      const source = await this.#store.read(key)
-      source.on('error', (error) => hashing.destroy(error))
-      const { size } = await this.#local.write(key, source.pipe(hashing))
+      const source = await this.#stores.read(image.locations, { start: 0, end: image.size! - 1 })
+      source.on('error', (error) => check.destroy(error))
+      const { size } = await this.#local.write(key, source.pipe(check))
       const now = Date.now()
       this.#entries.set(key, { size, hits: 0, lastAccessed: now, cachedAt: now })
       this.#log.info({ imageId: image.id, bytesIn: size }, 'image cached')
@@ -171,36 +155,15 @@ export class ImageCache implements BlobStore {
     }
   }
 
-  async read(key: string, range?: ByteRange): Promise<Readable> {
-    const entry = this.#entries.get(key)
-    if (entry === undefined) return this.#store.read(key, range)
+  async read(image: Image, range: ByteRange): Promise<Readable> {
+    const entry = this.#entries.get(image.id)
+    if (entry === undefined) return this.#stores.read(image.locations, range)
     entry.hits++
     entry.lastAccessed = Date.now()
-    return this.#local.read(key, range)
+    return this.#local.read(image.id, range)
   }
 
-  write(key: string, source: Readable, signal?: AbortSignal): Promise<BlobInfo> {
-    return this.#store.write(key, source, signal)
-  }
-
-  stat(key: string): Promise<BlobInfo> {
-    return this.#store.stat(key)
-  }
-
-  async delete(key: string): Promise<boolean> {
-    await this.evict(key)
-    return this.#store.delete(key)
-  }
-
-  capacity(): Promise<StoreCapacity> {
-    return this.#store.capacity()
-  }
-
-  removeIncomplete(): Promise<number> {
-    return this.#store.removeIncomplete()
-  }
-
-  ping(): Promise<void> {
-    return this.#store.ping()
+  forget(imageId: string): Promise<void> {
+    return this.evict(imageId)
   }
 }

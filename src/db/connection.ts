@@ -4,6 +4,7 @@ import SqliteDatabase from 'better-sqlite3'
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationResultSet } from 'kysely'
 import * as initial from './migrations/0001-initial.js'
 import * as importTasks from './migrations/0003-import-tasks.js'
+import * as imageLocations from './migrations/0004-image-locations.js'
 import * as metadefs from './migrations/0002-metadefs.js'
 import type { Database } from './schema.js'
 
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-metadefs': metadefs,
   '0003-import-tasks': importTasks,
+  '0004-image-locations': imageLocations,
 }
 
 /** Opens the metadata database named by a `sqlite://` URL (or a bare path). */

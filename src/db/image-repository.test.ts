@@ -32,7 +32,7 @@ function makeImage(overrides: Partial<Image> = {}): Image {
     updatedAt: now,
     tags: [],
     properties: {},
-    location: null,
+    locations: [],
     ...overrides,
   }
 }
@@ -68,6 +68,53 @@ describe('SQL image repository on SQLite', () => {
     assert.deepEqual(read?.tags.sort(), ['x', 'y'])
     assert.deepEqual(read?.properties, { os_distro: 'cirros' })
     assert.equal(read?.createdAt.toISOString(), image.createdAt.toISOString())
+  })
+
+  it('adds a location once per store and removes it', async () => {
+    const image = makeImage()
+    await repo.create(image)
+    const fast = { store: 'fast', key: image.id, url: null, metadata: { store: 'fast' } }
+    await repo.addLocation(image.id, fast)
+    await repo.addLocation(image.id, { ...fast, metadata: { other: true } })
+    assert.deepEqual((await repo.get(image.id))?.locations, [fast])
+    await repo.removeLocation(image.id, 'fast')
+    assert.deepEqual((await repo.get(image.id))?.locations, [])
+  })
+
+  it('activates a queued image only through setLocations', async () => {
+    const image = makeImage()
+    await repo.create(image)
+    const remote = { store: 'http', key: null, url: 'http://127.0.0.1/x', metadata: {} }
+    const data = { size: 10, checksum: null, osHashAlgo: null, osHashValue: null }
+    const active = await repo.setLocations(image.id, [remote], data, null)
+    assert.equal(active?.status, 'active')
+    assert.equal(active?.size, 10)
+    assert.equal(await repo.setLocations(image.id, [remote], data, null), null)
+  })
+
+  it('grants the import lock to one task at a time', async () => {
+    const image = makeImage()
+    await repo.create(image)
+    assert.equal(await repo.lockImport(image.id, 'task-1'), true)
+    assert.equal(await repo.lockImport(image.id, 'task-2'), false)
+    await repo.unlockImport(image.id, 'task-2')
+    assert.equal((await repo.get(image.id))?.properties.os_glance_import_task, 'task-1')
+    await repo.unlockImport(image.id, 'task-1')
+    assert.equal(await repo.lockImport(image.id, 'task-2'), true)
+  })
+
+  it('keeps service properties through a user update', async () => {
+    const image = makeImage({ properties: { color: 'red' } })
+    await repo.create(image)
+    await repo.setProperties(image.id, { os_glance_failed_import: 'spare' })
+    const read = (await repo.get(image.id))!
+    await repo.update({ ...read, properties: { color: 'blue' } })
+    assert.deepEqual((await repo.get(image.id))?.properties, {
+      color: 'blue',
+      os_glance_failed_import: 'spare',
+    })
+    await repo.setProperties(image.id, { os_glance_failed_import: null })
+    assert.deepEqual((await repo.get(image.id))?.properties, { color: 'blue' })
   })
 
   it('never reuses the id of a deleted image', async () => {

@@ -11,6 +11,7 @@ import type {
   ContainerFormat,
   DiskFormat,
   Image,
+  ImageLocation,
   ImageMember,
   ImageStatus,
   MemberStatus,
@@ -18,6 +19,7 @@ import type {
 } from '../domain/image.js'
 import type {
   ImageDataInfo,
+  ImageHashes,
   ImageRepository,
   ListQuery,
   MatchColumn,
@@ -153,18 +155,136 @@ export class SqlImageRepository implements ImageRepository {
     const changed = await this.#db.transaction().execute(async (trx) => {
       const result = await trx
         .updateTable('images')
-        .set({ ...imageToRow(image), updated_at: updatedAt.toISOString() })
+        .set({ ...mutableColumns(image), updated_at: updatedAt.toISOString() })
         .where('id', '=', image.id)
         .where('deleted_at', 'is', null)
         .executeTakeFirst()
       if (result.numUpdatedRows === 0n) return false
 
       await trx.deleteFrom('image_tags').where('image_id', '=', image.id).execute()
-      await trx.deleteFrom('image_properties').where('image_id', '=', image.id).execute()
-      await writeTagsAndProperties(trx, image)
+      await trx
+        .deleteFrom('image_properties')
+        .where('image_id', '=', image.id)
+        .where('name', 'not like', `${reservedPrefix}%`)
+        .execute()
+      await writeTagsAndProperties(trx, {
+        ...image,
+        properties: Object.fromEntries(
+          Object.entries(image.properties).filter(([name]) => !name.startsWith(reservedPrefix)),
+        ),
+      })
       return true
     })
     return changed ? this.get(image.id) : null
+  }
+
+  async addLocation(id: string, location: ImageLocation): Promise<Image | null> {
+    return this.#changeLocations(id, (locations) =>
+      locations.some((existing) => existing.store === location.store)
+        ? locations
+        : [...locations, location],
+    )
+  }
+
+  async setLocations(
+    id: string,
+    locations: ImageLocation[],
+    activation: (ImageHashes & { size: number }) | null,
+    hashes: ImageHashes | null,
+  ): Promise<Image | null> {
+    let update = this.#db
+      .updateTable('images')
+      .set({ locations: JSON.stringify(locations), updated_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+    if (activation !== null) {
+      update = update
+        .set({
+          status: 'active',
+          size: activation.size,
+          checksum: activation.checksum,
+          os_hash_algo: activation.osHashAlgo,
+          os_hash_value: activation.osHashValue,
+        })
+        .where('status', '=', 'queued')
+    } else if (hashes !== null) {
+      update = update
+        .set({
+          checksum: hashes.checksum,
+          os_hash_algo: hashes.osHashAlgo,
+          os_hash_value: hashes.osHashValue,
+        })
+        .where('checksum', 'is', null)
+        .where('os_hash_value', 'is', null)
+    }
+    const result = await update.executeTakeFirst()
+    return result.numUpdatedRows === 0n ? null : this.get(id)
+  }
+
+  async removeLocation(id: string, store: string): Promise<Image | null> {
+    return this.#changeLocations(id, (locations) =>
+      locations.filter((location) => location.store !== store),
+    )
+  }
+
+  async #changeLocations(
+    id: string,
+    change: (locations: ImageLocation[]) => ImageLocation[],
+  ): Promise<Image | null> {
+    const changed = await this.#db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('images')
+        .select('locations')
+        .where('id', '=', id)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst()
+      if (row === undefined) return false
+      const locations = change(JSON.parse(row.locations) as ImageLocation[])
+      await trx
+        .updateTable('images')
+        .set({ locations: JSON.stringify(locations), updated_at: new Date().toISOString() })
+        .where('id', '=', id)
+        .execute()
+      return true
+    })
+    return changed ? this.get(id) : null
+  }
+
+  async setProperties(id: string, changes: Record<string, string | null>): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      for (const [name, value] of Object.entries(changes)) {
+        await trx
+          .deleteFrom('image_properties')
+          .where('image_id', '=', id)
+          .where('name', '=', name)
+          .execute()
+        if (value !== null) {
+          await trx.insertInto('image_properties').values({ image_id: id, name, value }).execute()
+        }
+      }
+    })
+  }
+
+  async lockImport(id: string, taskId: string): Promise<boolean> {
+    try {
+      await this.#db
+        .insertInto('image_properties')
+        .values({ image_id: id, name: importLockProperty, value: taskId })
+        .execute()
+      return true
+    } catch (error) {
+      if (isUniqueViolation(error)) return false
+      throw error
+    }
+  }
+
+  async unlockImport(id: string, taskId: string): Promise<void> {
+    await this.#db
+      .deleteFrom('image_properties')
+      .where('image_id', '=', id)
+      .where('name', '=', importLockProperty)
+      .where('value', '=', taskId)
+      .execute()
   }
 
   async transition(
@@ -192,8 +312,7 @@ export class SqlImageRepository implements ImageRepository {
         os_hash_algo: data.osHashAlgo,
         os_hash_value: data.osHashValue,
         virtual_size: data.virtualSize,
-        location_store: data.location.store,
-        location_key: data.location.key,
+        locations: JSON.stringify(data.locations),
         updated_at: new Date().toISOString(),
       })
       .where('id', '=', id)
@@ -203,7 +322,10 @@ export class SqlImageRepository implements ImageRepository {
     return result.numUpdatedRows === 0n ? null : this.get(id)
   }
 
-  async resetUpload(id: string): Promise<void> {
+  async resetUpload(
+    id: string,
+    from: readonly ImageStatus[] = ['saving', 'uploading', 'importing'],
+  ): Promise<void> {
     await this.#db
       .updateTable('images')
       .set({
@@ -213,12 +335,12 @@ export class SqlImageRepository implements ImageRepository {
         os_hash_algo: null,
         os_hash_value: null,
         virtual_size: null,
-        location_store: null,
-        location_key: null,
+        locations: '[]',
         updated_at: new Date().toISOString(),
       })
       .where('id', '=', id)
-      .where('status', 'in', ['saving', 'uploading', 'importing'])
+      .where('deleted_at', 'is', null)
+      .where('status', 'in', [...from])
       .execute()
   }
 
@@ -261,7 +383,16 @@ export class SqlImageRepository implements ImageRepository {
     const row = await this.#db
       .selectFrom('images')
       .select((eb) => [
-        eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('size_total'),
+        eb.fn
+          .sum<number>(
+            eb.case().when('status', '=', 'uploading').then(0).else(eb.ref('size')).end(),
+          )
+          .as('size_total'),
+        eb.fn
+          .sum<number>(
+            eb.case().when('status', '=', 'uploading').then(eb.ref('size')).else(0).end(),
+          )
+          .as('stage_total'),
         eb.fn.countAll<number>().as('count_total'),
         eb.fn
           .sum<number>(
@@ -278,10 +409,21 @@ export class SqlImageRepository implements ImageRepository {
       .where('deleted_at', 'is', null)
       .executeTakeFirstOrThrow()
     return {
-      sizeTotal: Number(row.size_total),
+      sizeTotal: Number(row.size_total ?? 0),
       countTotal: Number(row.count_total),
       countUploading: Number(row.count_uploading ?? 0),
+      stageTotal: Number(row.stage_total ?? 0),
     }
+  }
+
+  async setStagedSize(id: string, size: number): Promise<void> {
+    await this.#db
+      .updateTable('images')
+      .set({ size, updated_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .where('status', '=', 'uploading')
+      .execute()
   }
 
   async addMember(member: ImageMember): Promise<void> {
@@ -481,29 +623,39 @@ async function writeTagsAndProperties(trx: Kysely<Database>, image: Image): Prom
   if (properties.length > 0) await trx.insertInto('image_properties').values(properties).execute()
 }
 
-function imageToRow(image: Image): ImagesTable {
+/** Properties that only the service writes; user updates leave them alone. */
+const reservedPrefix = 'os_glance_'
+const importLockProperty = 'os_glance_import_task'
+
+/** The columns a metadata update may change; status and data fields have their own calls. */
+function mutableColumns(image: Image) {
   return {
-    id: image.id,
     name: image.name,
-    status: image.status,
     visibility: image.visibility,
     protected: image.protected ? 1 : 0,
     os_hidden: image.osHidden ? 1 : 0,
-    checksum: image.checksum,
-    os_hash_algo: image.osHashAlgo,
-    os_hash_value: image.osHashValue,
-    size: image.size,
-    virtual_size: image.virtualSize,
     disk_format: image.diskFormat,
     container_format: image.containerFormat,
     min_disk: image.minDisk,
     min_ram: image.minRam,
     owner: image.owner,
+  }
+}
+
+function imageToRow(image: Image): ImagesTable {
+  return {
+    ...mutableColumns(image),
+    id: image.id,
+    status: image.status,
+    checksum: image.checksum,
+    os_hash_algo: image.osHashAlgo,
+    os_hash_value: image.osHashValue,
+    size: image.size,
+    virtual_size: image.virtualSize,
     created_at: image.createdAt.toISOString(),
     updated_at: image.updatedAt.toISOString(),
     deleted_at: null,
-    location_store: image.location?.store ?? null,
-    location_key: image.location?.key ?? null,
+    locations: JSON.stringify(image.locations),
   }
 }
 
@@ -529,10 +681,7 @@ function rowToImage(row: ImageRow): Image {
     updatedAt: new Date(row.updated_at),
     tags: [],
     properties: {},
-    location:
-      row.location_store === null || row.location_key === null
-        ? null
-        : { store: row.location_store, key: row.location_key },
+    locations: JSON.parse(row.locations) as ImageLocation[],
   }
 }
 

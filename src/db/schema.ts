@@ -39,8 +39,8 @@ export interface ImagesTable {
   updated_at: string
   /** Set when deleted; the row stays so that the id is never reused. */
   deleted_at: string | null
-  location_store: string | null
-  location_key: string | null
+  /** JSON array of the image's locations, in order. */
+  locations: string
 }
 
 export interface ImagePropertiesTable {

@@ -57,6 +57,37 @@ export class SqlTaskRepository implements TaskRepository {
       .execute()
     return rows.map(rowToTask)
   }
+
+  async listUnfinished(): Promise<ImportTask[]> {
+    const rows = await this.#db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('status', 'in', ['pending', 'processing'])
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute()
+    return rows.map(rowToTask)
+  }
+
+  async get(id: string): Promise<ImportTask | null> {
+    const row = await this.#db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return row === undefined ? null : rowToTask(row)
+  }
+
+  async list(owner: string | null, limit: number): Promise<ImportTask[]> {
+    let select = this.#db.selectFrom('tasks').selectAll()
+    if (owner !== null) select = select.where('owner', '=', owner)
+    const rows = await select
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute()
+    return rows.map(rowToTask)
+  }
 }
 
 function rowToTask(row: Selectable<TasksTable>): ImportTask {

@@ -53,6 +53,11 @@ export const errorCatalogue = {
     title: 'Request Entity Too Large',
     description: 'The image data exceeds the configured maximum image size or free space.',
   },
+  QUOTA_EXCEEDED: {
+    status: 413,
+    title: 'Request Entity Too Large',
+    description: 'The request would take the project past one of its quotas.',
+  },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     title: 'Unsupported Media Type',

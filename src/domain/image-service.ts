@@ -14,24 +14,31 @@ import {
   osHashAlgo,
   validateMemberStatus,
   type Image,
+  type ImageLocation,
   type ImageMember,
   type ImageStatus,
   type MemberStatus,
 } from './image.js'
 import type { ImagePolicy } from './policy.js'
+import type { Quotas } from './quotas.js'
+import { editLocations, type LocationEdit, type UrlSource } from './location-editor.js'
 import type {
   AuthContext,
-  BlobStore,
   ByteRange,
   ContentInspector,
+  ImageReader,
   ImageRepository,
+  ImageStores,
   ListQuery,
   ProjectUsage,
 } from './ports.js'
 import { UploadMeter } from './upload-meter.js'
+import { DigestCheck } from '../hashing/digest-check.js'
 
 export interface ImageServiceConfig {
   maxSizeBytes: number
+  /** Glance's `show_multiple_locations`: owners may edit locations through PATCH. */
+  editableLocations: boolean
 }
 
 /** One JSON-patch operation, already parsed from either patch media type. */
@@ -46,6 +53,10 @@ export interface UploadOptions {
   /** Bytes announced by the client (`Content-Length` or `x-openstack-image-size`). */
   expectedSize: number | null
   signal?: AbortSignal
+  /** The store to write to (`X-Image-Meta-Store`); the default store when absent. */
+  store?: string
+  /** Bytes the owner's image_size_total quota still allows; unlimited when absent. */
+  quotaBytes?: number
 }
 
 export interface ImageData {
@@ -63,23 +74,33 @@ const uuidPattern = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-
  */
 export class ImageService {
   readonly #repo: ImageRepository
-  readonly #store: BlobStore
+  readonly #stores: ImageStores
+  readonly #reader: ImageReader
   readonly #policy: ImagePolicy
+  readonly #quotas: Quotas
+  readonly #urls: UrlSource | null
   readonly #inspector: ContentInspector
   readonly #config: ImageServiceConfig
   readonly #log: Logger
 
   constructor(deps: {
     repo: ImageRepository
-    store: BlobStore
+    stores: ImageStores
+    reader: ImageReader
     policy: ImagePolicy
+    quotas: Quotas
     inspector: ContentInspector
+    /** Reads external location URLs; `null` refuses every external location. */
+    urls: UrlSource | null
     config: ImageServiceConfig
     log: Logger
   }) {
     this.#repo = deps.repo
-    this.#store = deps.store
+    this.#stores = deps.stores
+    this.#reader = deps.reader
     this.#policy = deps.policy
+    this.#quotas = deps.quotas
+    this.#urls = deps.urls
     this.#inspector = deps.inspector
     this.#config = Object.freeze({ ...deps.config })
     this.#log = deps.log
@@ -102,6 +123,7 @@ export class ImageService {
       else setAttribute(image, name, value)
     }
     if (image.visibility === 'public') this.#policy.requirePublicize(ctx)
+    await this.#quotas.checkCreate(image.owner ?? ctx.projectId)
 
     await this.#repo.create(image)
     this.#log.info({ imageId: image.id, projectId: ctx.projectId }, 'image created')
@@ -132,13 +154,17 @@ export class ImageService {
     return this.#repo.list(query)
   }
 
-  /** Returns the totals of the caller's project; no quotas are enforced on them yet. */
+  /** Returns the totals of the caller's project. */
   async usage(ctx: AuthContext): Promise<ProjectUsage> {
-    return this.#repo.usage(ctx.projectId)
+    return this.#quotas.usage(ctx.projectId)
   }
 
-  get storeName(): string {
-    return this.#store.name
+  get quotas(): Quotas {
+    return this.#quotas
+  }
+
+  get stores(): ImageStores {
+    return this.#stores
   }
 
   /** Applies JSON-patch operations in order, all or nothing. */
@@ -147,15 +173,40 @@ export class ImageService {
     this.#policy.requireOwner(ctx, image, 'modify')
 
     const draft = structuredClone(image)
-    for (const operation of operations) this.#applyOperation(ctx, image, draft, operation)
+    const locationOperations = operations.filter((operation) => operation.path[0] === 'locations')
+    for (const operation of operations) {
+      if (operation.path[0] !== 'locations') this.#applyOperation(ctx, image, draft, operation)
+    }
     if (draft.visibility === 'public' && image.visibility !== 'public') {
       this.#policy.requirePublicize(ctx)
     }
+    const edit = await this.#editLocations(image, locationOperations)
 
-    const updated = await this.#repo.update(draft)
+    let updated = await this.#repo.update(draft)
+    if (updated !== null && edit !== null) {
+      updated = await this.#repo.setLocations(id, edit.locations, edit.activation, edit.hashes)
+      if (updated === null) {
+        throw new ConflictError(
+          `Image ${id} changed status meanwhile; read it again and retry.`,
+          'IMAGE_STATE_CONFLICT',
+        )
+      }
+      await this.#reader.forget(id)
+      for (const location of edit.removed) await this.removeCopy(id, location)
+    }
     if (updated === null) throw this.#policy.notFound(id)
     this.#log.info({ imageId: id, projectId: ctx.projectId }, 'image updated')
     return updated
+  }
+
+  async #editLocations(image: Image, operations: PatchOperation[]): Promise<LocationEdit | null> {
+    if (operations.length === 0) return null
+    if (!this.#config.editableLocations) {
+      throw new ForbiddenError(
+        'Image locations are not exposed by this service; an operator can turn on [images] show_multiple_locations.',
+      )
+    }
+    return editLocations(image, operations, this.#urls, (location) => this.#stores.urlOf(location))
   }
 
   #applyOperation(ctx: AuthContext, image: Image, draft: Image, operation: PatchOperation): void {
@@ -204,13 +255,50 @@ export class ImageService {
     this.#log.info({ imageId: id, projectId: ctx.projectId }, 'image deleted')
   }
 
+  /** Removes one store's copy of an active image; admins only, and never the last copy. */
+  async deleteFromStore(ctx: AuthContext, storeId: string, id: string): Promise<void> {
+    if (!ctx.isAdmin) {
+      throw new ForbiddenError('Deleting an image from one store requires the admin role.')
+    }
+    this.#stores.writable(storeId)
+    const image = await this.get(ctx, id)
+    const location = image.locations.find((candidate) => candidate.store === storeId)
+    if (location === undefined) {
+      throw new NotFoundError(`Image ${id} has no data in store ${storeId}.`)
+    }
+    if (image.status !== 'active') {
+      throw new ConflictError(
+        `Image ${id} is ${image.status}; data can be removed from a store only when it is active.`,
+        'IMAGE_STATE_CONFLICT',
+      )
+    }
+    if (image.locations.length === 1) {
+      throw new ConflictError(
+        `Store ${storeId} holds the only copy of image ${id}; delete the image instead.`,
+      )
+    }
+    await this.#repo.removeLocation(id, storeId)
+    await this.#reader.forget(id)
+    await this.removeCopy(id, location)
+    this.#log.info(
+      { imageId: id, store: storeId, projectId: ctx.projectId },
+      'image data removed from store',
+    )
+  }
+
   async #removeData(image: Image): Promise<void> {
-    if (image.location === null) return
+    await this.#reader.forget(image.id)
+    for (const location of image.locations) await this.removeCopy(image.id, location)
+  }
+
+  /** Deletes one copy of the data; the record no longer points at it. */
+  async removeCopy(imageId: string, location: ImageLocation): Promise<void> {
+    if (location.key === null) return
     try {
-      await this.#store.delete(image.location.key)
+      await this.#stores.writable(location.store).delete(location.key)
     } catch (error) {
-      // The record is already gone; the consistency check removes data without a record.
-      this.#log.error({ imageId: image.id, err: error }, 'image data not removed')
+      // The record no longer names this copy; the consistency check removes data without one.
+      this.#log.error({ imageId, store: location.store, err: error }, 'image data not removed')
     }
   }
 
@@ -224,7 +312,9 @@ export class ImageService {
     const image = await this.get(ctx, id)
     this.#policy.requireOwner(ctx, image, 'upload data to')
     this.#checkUploadable(image, options.expectedSize)
-    await this.#checkFreeSpace(options.expectedSize)
+    await this.checkFreeSpace(options.store ?? this.#stores.defaultId, options.expectedSize)
+    const owner = image.owner ?? ctx.projectId
+    const quotaBytes = await this.#quotas.checkData(owner, options.expectedSize, 'store')
 
     if ((await this.#repo.transition(id, ['queued'], 'saving')) === null) {
       throw new ConflictError(
@@ -233,7 +323,7 @@ export class ImageService {
       )
     }
     try {
-      return await this.ingest(image, body, options)
+      return await this.ingest(image, body, { ...options, quotaBytes })
     } catch (error) {
       await this.#repo.resetUpload(id)
       this.#log.info({ imageId: id, err: error }, 'upload failed; image is queued again')
@@ -261,13 +351,15 @@ export class ImageService {
     }
   }
 
-  async #checkFreeSpace(expectedSize: number | null): Promise<void> {
+  /** Throws 400 for an unknown store, and 413 when the store has too little space. */
+  async checkFreeSpace(storeId: string, expectedSize: number | null): Promise<void> {
+    const store = this.#stores.writable(storeId)
     if (expectedSize === null) return
-    const { freeBytes } = await this.#store.capacity()
+    const { freeBytes } = await store.capacity()
     if (expectedSize > freeBytes) {
       throw new ServiceError(
         'PAYLOAD_TOO_LARGE',
-        `The image is ${expectedSize} bytes but the ${this.#store.name} store has ${freeBytes} bytes free.`,
+        `The image is ${expectedSize} bytes but the ${store.name} store has ${freeBytes} bytes free.`,
       )
     }
   }
@@ -281,13 +373,16 @@ export class ImageService {
       inspection: this.#inspector.begin(image),
       maxSizeBytes: this.#config.maxSizeBytes,
       expectedSize: options.expectedSize,
+      ...quotaOption(options.quotaBytes, 'image_size_total'),
     })
     body.on('error', (error) => meter.destroy(error))
     body.pipe(meter)
 
     const key = image.id
+    const storeId = options.store ?? this.#stores.defaultId
+    const store = this.#stores.writable(storeId)
     try {
-      await this.#store.write(key, meter, options.signal)
+      await store.write(key, meter, options.signal)
     } catch (error) {
       // Read and drop the rest of the body, so that the client, which may send it all before
       // it reads the reply, gets the error and can reuse the connection.
@@ -303,17 +398,39 @@ export class ImageService {
       osHashAlgo,
       osHashValue,
       virtualSize: inspection?.virtualSize ?? null,
-      location: { store: this.#store.name, key },
+      locations: [storedLocation(storeId, key)],
     })
     if (active === null) {
-      await this.#store.delete(key)
+      await store.delete(key)
       throw new ConflictError(
         `Image ${image.id} was deleted or changed while its data was uploading.`,
         'IMAGE_STATE_CONFLICT',
       )
     }
-    this.#log.info({ imageId: image.id, bytesIn: size }, 'image data stored')
+    this.#log.info({ imageId: image.id, store: storeId, bytesIn: size }, 'image data stored')
     return active
+  }
+
+  /**
+   * Copies an active image's data into another store, checking its SHA-512 on the way, and
+   * adds the location. Throws, with nothing left in the target, when the copy fails.
+   */
+  async copyToStore(image: Image, storeId: string, signal?: AbortSignal): Promise<Image> {
+    const target = this.#stores.writable(storeId)
+    if (image.size === null || image.locations.length === 0) {
+      throw new ConflictError(`Image ${image.id} has no data to copy.`, 'IMAGE_STATE_CONFLICT')
+    }
+    const source = await this.#stores.read(image.locations, { start: 0, end: image.size - 1 })
+    const check = new DigestCheck(image)
+    source.on('error', (error) => check.destroy(error))
+    await target.write(image.id, source.pipe(check), signal)
+    const updated = await this.#repo.addLocation(image.id, storedLocation(storeId, image.id))
+    if (updated === null) {
+      await target.delete(image.id)
+      throw this.#policy.notFound(image.id)
+    }
+    this.#log.info({ imageId: image.id, store: storeId, bytesIn: image.size }, 'image copied')
+    return updated
   }
 
   /**
@@ -331,18 +448,17 @@ export class ImageService {
         'The requested image has been deactivated. Image data download is forbidden.',
       )
     }
-    if (image.location === null || image.size === null) return null
+    if (image.locations.length === 0 || image.size === null) return null
 
     const served = resolveRange(range, image.size)
     try {
-      const stream = await this.#store.read(image.location.key, served)
+      const stream = await this.#reader.read(image, served)
       return { image, stream, range: served }
     } catch (error) {
-      if (error instanceof ServiceError) throw error
       this.#log.error({ imageId: id, err: error }, 'image data unreadable')
       throw new ServiceError(
         'STORE_UNAVAILABLE',
-        `The data of image ${id} cannot be read from the ${this.#store.name} store; try again later or ask an operator.`,
+        `The data of image ${id} cannot be read from any of its stores (${storeIds(image)}); try again later or ask an operator.`,
         { cause: error },
       )
     }
@@ -485,10 +601,15 @@ export class ImageService {
 
   /** Removes what interrupted uploads left behind; runs once at start-up. */
   async recoverInterruptedUploads(): Promise<number> {
-    const removed = await this.#store.removeIncomplete()
+    let removed = 0
+    for (const info of this.#stores.list()) {
+      if (!info.readOnly) removed += await this.#stores.writable(info.id).removeIncomplete()
+    }
     const images = await this.#repo.listInterruptedUploads()
     for (const image of images) {
-      await this.#store.delete(image.id)
+      for (const info of this.#stores.list()) {
+        if (!info.readOnly) await this.#stores.writable(info.id).delete(image.id)
+      }
       await this.#repo.resetUpload(image.id)
       this.#log.warn({ imageId: image.id }, 'interrupted upload reset to queued')
     }
@@ -535,8 +656,23 @@ function emptyImage(id: string, owner: string, now: Date): Image {
     updatedAt: now,
     tags: [],
     properties: {},
-    location: null,
+    locations: [],
   }
+}
+
+/** The meter's quota option for a finite allowance; none for unlimited. */
+export function quotaOption(bytes: number | undefined, name: string) {
+  return bytes === undefined || bytes === Number.POSITIVE_INFINITY ? {} : { quota: { bytes, name } }
+}
+
+/** A location in one of the service's own stores. */
+export function storedLocation(store: string, key: string): ImageLocation {
+  return { store, key, url: null, metadata: { store } }
+}
+
+/** The ids of the stores that hold the image's data, sorted, as Glance's `stores` field. */
+export function storeIds(image: Image): string {
+  return [...new Set(image.locations.map((location) => location.store))].sort().join(',')
 }
 
 function validateImageId(value: unknown): string {

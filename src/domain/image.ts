@@ -75,13 +75,23 @@ export interface Image {
   tags: string[]
   /** Free-form properties; values are strings, as Glance stores them. */
   properties: Record<string, string>
-  /** Store name and key of the image data; `null` until an upload has completed. */
-  location: ImageLocation | null
+  /**
+   * Where the image data lives, in the order clients see them; empty until data arrives. An
+   * image in several stores has one location in each.
+   */
+  locations: ImageLocation[]
 }
 
+/** One copy of the image data. */
 export interface ImageLocation {
+  /** The id of the store holding the data. */
   store: string
-  key: string
+  /** The blob key in a store of this service; `null` for data at an external URL. */
+  key: string | null
+  /** The external URL of data outside this service's stores; `null` for our own stores. */
+  url: string | null
+  /** Free-form metadata that clients may set through the locations API. */
+  metadata: Record<string, unknown>
 }
 
 export interface ImageMember {

@@ -96,6 +96,13 @@ export interface ListQuery {
   marker: Image | null
 }
 
+/** An image's checksum and secure hash; each may be unknown. */
+export interface ImageHashes {
+  checksum: string | null
+  osHashAlgo: string | null
+  osHashValue: string | null
+}
+
 /** Fields the repository writes when an upload completes. */
 export interface ImageDataInfo {
   size: number
@@ -103,7 +110,7 @@ export interface ImageDataInfo {
   osHashAlgo: string
   osHashValue: string
   virtualSize: number | null
-  location: ImageLocation
+  locations: ImageLocation[]
 }
 
 /**
@@ -139,8 +146,47 @@ export interface ImageRepository {
    */
   activate(id: string, data: ImageDataInfo): Promise<Image | null>
 
-  /** Returns a `saving`, `uploading` or `importing` image to `queued`, clearing its data fields. */
-  resetUpload(id: string): Promise<void>
+  /**
+   * Appends a location unless the image already has one in that store; one transaction.
+   * Returns the updated image, or `null` when the image is gone.
+   */
+  addLocation(id: string, location: ImageLocation): Promise<Image | null>
+
+  /**
+   * Writes the image's locations. With `activation`, a `queued` image becomes `active` with
+   * those data fields in the same transaction; with `hashes`, they fill the image's unset hash
+   * fields. Returns `null` when the image is gone or was not queued for an activation.
+   */
+  setLocations(
+    id: string,
+    locations: ImageLocation[],
+    activation: (ImageHashes & { size: number }) | null,
+    hashes: ImageHashes | null,
+  ): Promise<Image | null>
+
+  /** Removes the image's location in `store`. Returns the updated image, or `null` if gone. */
+  removeLocation(id: string, store: string): Promise<Image | null>
+
+  /**
+   * Sets (or, for `null`, removes) properties without touching the others, in one transaction;
+   * for the service's own bookkeeping such as `os_glance_importing_to_stores`.
+   */
+  setProperties(id: string, changes: Record<string, string | null>): Promise<void>
+
+  /**
+   * Takes the image's import lock for `taskId` (the `os_glance_import_task` property). Returns
+   * `false` when another import holds it.
+   */
+  lockImport(id: string, taskId: string): Promise<boolean>
+
+  /** Releases the import lock if `taskId` holds it. */
+  unlockImport(id: string, taskId: string): Promise<void>
+
+  /**
+   * Returns an image in one of `from` (by default `saving`, `uploading` and `importing`) to
+   * `queued`, clearing its data fields and locations.
+   */
+  resetUpload(id: string, from?: readonly ImageStatus[]): Promise<void>
 
   /** Marks the image deleted and returns its last state, or `null` if it was already gone. */
   delete(id: string): Promise<Image | null>
@@ -150,6 +196,9 @@ export interface ImageRepository {
 
   /** Checks that the database responds. */
   ping(): Promise<void>
+
+  /** Records the size of data staged for an `uploading` image. */
+  setStagedSize(id: string, size: number): Promise<void>
 
   /** Totals over a project's images that are not deleted. */
   usage(projectId: string): Promise<ProjectUsage>
@@ -169,6 +218,8 @@ export interface ProjectUsage {
   countTotal: number
   /** Images with an upload or import in progress. */
   countUploading: number
+  /** Bytes of staged data waiting for an import. */
+  stageTotal: number
 }
 
 export interface ByteRange {
@@ -221,6 +272,39 @@ export interface BlobStore {
   ping(): Promise<void>
 }
 
+/** A store as the discovery API describes it. */
+export interface StoreInfo {
+  id: string
+  type: string
+  description: string
+  /** Reads prefer the location in the store of highest weight. */
+  weight: number
+  isDefault: boolean
+  readOnly: boolean
+}
+
+/** The configured stores, by id; the image service writes to them and reads across them. */
+export interface ImageStores {
+  readonly defaultId: string
+  list(): StoreInfo[]
+  /** The writable store with this id; throws a 400 naming the available stores otherwise. */
+  writable(id: string): BlobStore
+  /**
+   * Opens the data from the best location (highest store weight first), trying the next one
+   * when a copy is missing or its store fails. Throws the last failure when none can be read.
+   */
+  read(locations: readonly ImageLocation[], range: ByteRange): Promise<Readable>
+  /** The URL that the locations API shows for a location. */
+  urlOf(location: ImageLocation): string
+}
+
+/** Reads image data for downloads; the cache implements it in front of the stores. */
+export interface ImageReader {
+  read(image: Image, range: ByteRange): Promise<Readable>
+  /** Drops any copy kept for the image, after its data was removed or changed. */
+  forget(imageId: string): Promise<void>
+}
+
 /** Result of inspecting an image's bytes. */
 export interface ContentInspection {
   format: string
@@ -270,4 +354,9 @@ export interface TaskRepository {
   ): Promise<void>
   /** Returns the image's tasks, oldest first. */
   listForImage(imageId: string): Promise<ImportTask[]>
+  /** Tasks still `pending` or `processing`, such as those a restart interrupted; oldest first. */
+  listUnfinished(): Promise<ImportTask[]>
+  get(id: string): Promise<ImportTask | null>
+  /** Tasks visible to a project (every task for `null`), newest first. */
+  list(owner: string | null, limit: number): Promise<ImportTask[]>
 }

@@ -2,12 +2,15 @@ import { Transform, type TransformCallback } from 'node:stream'
 import { ImageHasher } from '../hashing/image-hasher.js'
 import { InvalidInputError, ServiceError } from './errors.js'
 import type { ContentInspection, InspectionSession } from './ports.js'
+import { quotaError } from './quotas.js'
 
 export interface UploadMeterOptions {
   inspection: InspectionSession | null
   maxSizeBytes: number
   /** The size the client announced, checked when the data ends. */
   expectedSize: number | null
+  /** Bytes the project's quota still allows, and the quota's name for the error. */
+  quota?: { bytes: number; name: string }
 }
 
 export interface UploadResult {
@@ -51,6 +54,13 @@ export class UploadMeter extends Transform {
         throw new ServiceError(
           'PAYLOAD_TOO_LARGE',
           `Image data exceeds the maximum image size of ${this.#options.maxSizeBytes} bytes.`,
+        )
+      }
+      const quota = this.#options.quota
+      if (quota !== undefined && this.#size > quota.bytes) {
+        throw quotaError(
+          quota.name,
+          `the data goes past the ${quota.bytes} bytes the project has left; delete images first`,
         )
       }
       this.#options.inspection?.push(chunk)

@@ -55,9 +55,12 @@ async function stagingEntries(): Promise<string[]> {
 describe('glance-direct import', () => {
   it('is advertised', async () => {
     const methods = (await api('GET', '/v2/info/import')).json()['import-methods'].value
-    assert.deepEqual(methods, ['glance-direct'])
+    assert.deepEqual(methods, ['glance-direct', 'web-download', 'copy-image'])
     const created = await api('POST', '/v2/images', { body: { name: 'advertised' } })
-    assert.equal(created.headers['openstack-image-import-methods'], 'glance-direct')
+    assert.equal(
+      created.headers['openstack-image-import-methods'],
+      'glance-direct,web-download,copy-image',
+    )
   })
 
   it('stages data, imports it and records the task', async () => {
@@ -95,9 +98,9 @@ describe('glance-direct import', () => {
   it('rejects an unknown import method with 400', async () => {
     const image = await createImage(api, { disk_format: 'raw', container_format: 'bare' })
     assert.equal((await stage(image.id, randomBytes(4096))).status, 204)
-    const response = await startImport(image.id, 'web-download')
+    const response = await startImport(image.id, 'ftp-download')
     assert.equal(response.status, 400)
-    assert.match(response.json().message, /not supported/)
+    assert.match(response.json().message, /ftp-download is not offered; methods offered: glance-/)
     assert.equal((await getImage(api, image.id)).status, 'uploading')
   })
 

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidInputError, ServiceError } from '../../domain/errors.js'
 import type { ImageService } from '../../domain/image-service.js'
+import type { Image } from '../../domain/image.js'
 import type { AuthContext, ListQuery } from '../../domain/ports.js'
-import { importMethods } from '../../imports/import-service.js'
-import { imageToWire } from '../wire/image.js'
+import { imageToWire, type LocationView } from '../wire/image.js'
 import { parseListQuery, type QueryValues } from '../wire/list-query.js'
 import { parsePatch, patchMediaTypes, unsupportedPatchType } from '../wire/patch.js'
 import { parseRange } from '../wire/range.js'
@@ -11,8 +11,13 @@ import { parseRange } from '../wire/range.js'
 type IdParams = { Params: { id: string } }
 
 /** Routes of `/v2/images`: each handler reads the request, calls the service, writes the reply. */
-export function registerImageRoutes(app: FastifyInstance, images: ImageService): void {
-  const handlers = new ImageHandlers(images)
+export function registerImageRoutes(
+  app: FastifyInstance,
+  images: ImageService,
+  view: LocationView,
+  importMethods: readonly string[],
+): void {
+  const handlers = new ImageHandlers(images, view, importMethods)
   app.post('/v2/images', (req, reply) => handlers.create(req, reply))
   app.get('/v2/images', (req, reply) => handlers.list(req, reply))
   app.get<IdParams>('/v2/images/:id', (req, reply) => handlers.show(req, reply))
@@ -22,6 +27,13 @@ export function registerImageRoutes(app: FastifyInstance, images: ImageService):
     scope.put<IdParams>('/v2/images/:id/file', (req, reply) => handlers.upload(req, reply))
   })
   app.get<IdParams>('/v2/images/:id/file', (req, reply) => handlers.download(req, reply))
+  app.delete<{ Params: { store: string; id: string } }>(
+    '/v2/stores/:store/:id',
+    async (req, reply) => {
+      await images.deleteFromStore(authOf(req), req.params.store, req.params.id)
+      reply.status(204).send()
+    },
+  )
   app.post<IdParams>('/v2/images/:id/actions/deactivate', async (req, reply) => {
     await images.deactivate(authOf(req), req.params.id)
     reply.status(204).send()
@@ -81,9 +93,13 @@ function mediaType(request: FastifyRequest): string | undefined {
 
 class ImageHandlers {
   readonly #images: ImageService
+  readonly #toWire: (image: Image) => Record<string, unknown>
+  readonly #importMethods: string
 
-  constructor(images: ImageService) {
+  constructor(images: ImageService, view: LocationView, importMethods: readonly string[]) {
     this.#images = images
+    this.#toWire = (image) => imageToWire(image, view)
+    this.#importMethods = importMethods.join(',')
   }
 
   async create(request: FastifyRequest, reply: FastifyReply) {
@@ -96,8 +112,17 @@ class ImageHandlers {
     reply
       .status(201)
       .header('location', `/v2/images/${image.id}`)
-      .header('openstack-image-import-methods', importMethods.join(','))
-    return imageToWire(image)
+      .header('openstack-image-import-methods', this.#importMethods)
+      .header('openstack-image-store-ids', this.#storeIds())
+    return this.#toWire(image)
+  }
+
+  #storeIds(): string {
+    return this.#images.stores
+      .list()
+      .filter((store) => !store.readOnly)
+      .map((store) => store.id)
+      .join(',')
   }
 
   async list(request: FastifyRequest, _reply: FastifyReply) {
@@ -119,7 +144,7 @@ class ImageHandlers {
     const page = found.slice(0, parsed.limit)
 
     const body: Record<string, unknown> = {
-      images: page.map(imageToWire),
+      images: page.map(this.#toWire),
       first: pageLink(request.query as QueryValues, null),
       schema: '/v2/schemas/images',
     }
@@ -141,7 +166,7 @@ class ImageHandlers {
   }
 
   async show(request: FastifyRequest<IdParams>, _reply: FastifyReply) {
-    return imageToWire(await this.#images.get(authOf(request), request.params.id))
+    return this.#toWire(await this.#images.get(authOf(request), request.params.id))
   }
 
   async update(request: FastifyRequest<IdParams>, _reply: FastifyReply) {
@@ -149,7 +174,7 @@ class ImageHandlers {
     const patchType = patchMediaTypes.find((t) => t === type)
     if (patchType === undefined) throw unsupportedPatchType(request.headers['content-type'])
     const operations = parsePatch(request.body, patchType)
-    return imageToWire(await this.#images.update(authOf(request), request.params.id, operations))
+    return this.#toWire(await this.#images.update(authOf(request), request.params.id, operations))
   }
 
   async remove(request: FastifyRequest<IdParams>, reply: FastifyReply) {
@@ -166,6 +191,7 @@ class ImageHandlers {
     await this.#images.upload(authOf(request), request.params.id, request.raw, {
       expectedSize: expectedSize(request),
       signal: controller.signal,
+      ...storeHeader(request),
     })
     request.bytesIn = Number(request.headers['content-length'] ?? 0)
     reply.status(204).send()
@@ -188,6 +214,17 @@ class ImageHandlers {
     request.bytesOut = length
     return reply.send(stream)
   }
+}
+
+/** The target store of an upload, from `X-Image-Meta-Store`, when the client names one. */
+function storeHeader(request: FastifyRequest): { store?: string } {
+  const store = storeHeaderOf(request)
+  return store === null ? {} : { store }
+}
+
+export function storeHeaderOf(request: FastifyRequest): string | null {
+  const header = request.headers['x-image-meta-store']
+  return typeof header === 'string' && header !== '' ? header : null
 }
 
 function expectedSize(request: FastifyRequest): number | null {

@@ -3,7 +3,13 @@ import { InvalidInputError } from '../../domain/errors.js'
 import type { ImportTask } from '../../domain/ports.js'
 import type { ImportService } from '../../imports/import-service.js'
 import { wireTime } from '../wire/image.js'
-import { authOf, jsonBody, registerRawBodyRoutes, requireOctetStream } from './images.js'
+import {
+  authOf,
+  jsonBody,
+  registerRawBodyRoutes,
+  requireOctetStream,
+  storeHeaderOf,
+} from './images.js'
 
 type IdParams = { Params: { id: string } }
 
@@ -26,9 +32,19 @@ export function registerImportRoutes(app: FastifyInstance, imports: ImportServic
       throw new InvalidInputError('The import request must be a JSON object with a method.')
     }
     const ctx = authOf(request)
-    await imports.start(ctx, request.params.id, body as Record<string, unknown>, request.id)
+    const importRequest = body as Record<string, unknown>
+    await imports.start(ctx, request.params.id, importRequest, request.id, storeHeaderOf(request))
     reply.status(202).send({})
   })
+
+  app.get('/v2/tasks', async (request) => {
+    const found = await imports.listTasks(authOf(request))
+    return { tasks: found.map(taskToWire), first: '/v2/tasks', schema: '/v2/schemas/tasks' }
+  })
+
+  app.get<{ Params: { taskId: string } }>('/v2/tasks/:taskId', async (request) =>
+    taskToWire(await imports.getTask(authOf(request), request.params.taskId)),
+  )
 
   app.get<IdParams>('/v2/images/:id/tasks', async (request) => {
     const tasks = await imports.tasksOf(authOf(request), request.params.id)

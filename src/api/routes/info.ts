@@ -1,24 +1,30 @@
 import type { FastifyInstance } from 'fastify'
 import { ForbiddenError } from '../../domain/errors.js'
 import type { ImageService } from '../../domain/image-service.js'
-import { importMethods } from '../../imports/import-service.js'
+import type { ImportService } from '../../imports/import-service.js'
 import { authOf } from './images.js'
 
-/** Unified limits' value for "no limit". */
-const unlimited = -1
-
 /** The discovery calls under `/v2/info`: import methods, stores and the caller's usage. */
-export function registerInfoRoutes(app: FastifyInstance, images: ImageService): void {
+export function registerInfoRoutes(
+  app: FastifyInstance,
+  images: ImageService,
+  imports: ImportService,
+): void {
   app.get('/v2/info/import', async () => ({
     'import-methods': {
       description: 'Import methods available.',
       type: 'array',
-      value: [...importMethods],
+      value: [...imports.methods],
     },
   }))
 
   app.get('/v2/info/stores', async () => ({
-    stores: [{ id: images.storeName, description: 'Image data directory', default: true }],
+    stores: images.stores.list().map((store) => ({
+      id: store.id,
+      description: store.description,
+      ...(store.isDefault ? { default: true } : {}),
+      ...(store.readOnly ? { 'read-only': 'true' } : {}),
+    })),
   }))
 
   app.get('/v2/info/stores/detail', async (request) => {
@@ -26,26 +32,27 @@ export function registerInfoRoutes(app: FastifyInstance, images: ImageService): 
       throw new ForbiddenError('Listing store details requires the admin role.')
     }
     return {
-      stores: [
-        {
-          id: images.storeName,
-          type: images.storeName,
-          description: 'Image data directory',
-          default: true,
-          properties: {},
-        },
-      ],
+      stores: images.stores.list().map((store) => ({
+        id: store.id,
+        type: store.type,
+        description: store.description,
+        default: store.isDefault,
+        weight: store.weight,
+        properties: {},
+        ...(store.readOnly ? { 'read-only': 'true' } : {}),
+      })),
     }
   })
 
   app.get('/v2/info/usage', async (request) => {
     const usage = await images.usage(authOf(request))
+    const limits = images.quotas.limits
     return {
       usage: {
-        image_size_total: { limit: unlimited, usage: usage.sizeTotal },
-        image_count_total: { limit: unlimited, usage: usage.countTotal },
-        image_stage_total: { limit: unlimited, usage: 0 },
-        image_count_uploading: { limit: unlimited, usage: usage.countUploading },
+        image_size_total: { limit: limits.imageSizeTotal, usage: usage.sizeTotal },
+        image_count_total: { limit: limits.imageCountTotal, usage: usage.countTotal },
+        image_stage_total: { limit: limits.imageStageTotal, usage: usage.stageTotal },
+        image_count_uploading: { limit: limits.imageCountUploading, usage: usage.countUploading },
       },
     }
   })

@@ -12,6 +12,8 @@ import { BlobExists, BlobNotFound, StoreFull, StoreUnavailable } from '../errors
 export interface FileStoreConfig {
   /** Directory that contains the blobs: a local disk or a shared mount. */
   directory: string
+  /** The store id that errors and logs name; `file` by default. */
+  name?: string
 }
 
 const incompleteDir = '.incomplete'
@@ -24,11 +26,12 @@ const readChunkBytes = 256 * 1024
  * either whole and durable or absent.
  */
 export class FileStore implements BlobStore {
-  readonly name = 'file'
+  readonly name: string
   readonly #directory: string
   readonly #incomplete: string
 
   constructor(config: FileStoreConfig) {
+    this.name = config.name ?? 'file'
     this.#directory = config.directory
     this.#incomplete = join(config.directory, incompleteDir)
   }
