@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { importMethodNames, type ImportMethod } from './imports/methods.js'
+import { validateInjectedProperties } from './imports/plugins/inject-properties.js'
 
 export interface Config {
   dataDir: string
@@ -44,6 +45,16 @@ export interface Config {
       maxRedirects: number
       timeoutSeconds: number
     }
+    /** Steps that glance-direct and web-download imports run, in this order when listed. */
+    plugins: ImportPlugin[]
+    /** The disk_format that the convert plugin produces. */
+    convertFormat: ConvertTarget
+    convertTimeoutSeconds: number
+    /** Output may be at most this many times the compressed input (decompression bombs). */
+    decompressMaxRatio: number
+    injectProperties: Record<string, string>
+    /** Imports by users with one of these roles get no injected properties. */
+    injectIgnoreRoles: string[]
   }
   /** Per-project limits; -1 is unlimited. */
   quotas: {
@@ -55,6 +66,11 @@ export interface Config {
   log: { level: string; file: string }
   cache: { maxSizeBytes: number; prefetchIntervalSeconds: number }
 }
+
+export const importPlugins = ['decompress', 'convert', 'inject_properties'] as const
+export type ImportPlugin = (typeof importPlugins)[number]
+export const convertTargets = ['raw', 'qcow2', 'vmdk', 'vhd', 'vhdx', 'vdi'] as const
+export type ConvertTarget = (typeof convertTargets)[number]
 
 export const storeTypes = ['file'] as const
 
@@ -88,7 +104,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'string' | 'integer' | 'boolean' | 'string[]'
+type Kind = 'string' | 'integer' | 'boolean' | 'string[]' | 'property-map'
 interface Setting {
   kind: Kind
   min?: number
@@ -132,6 +148,12 @@ const settings: Record<string, Record<string, Setting>> = {
     web_download_allow_private: { kind: 'boolean' },
     web_download_max_redirects: { kind: 'integer', min: 0, max: 20 },
     web_download_timeout: { kind: 'integer', min: 1, max: 7 * 24 * 3600 },
+    plugins: { kind: 'string[]', oneOf: importPlugins },
+    convert_format: { kind: 'string', oneOf: convertTargets },
+    convert_timeout: { kind: 'integer', min: 1, max: 24 * 3600 },
+    decompress_max_ratio: { kind: 'integer', min: 1, max: 1_000_000 },
+    inject_properties: { kind: 'property-map' },
+    inject_ignore_roles: { kind: 'string[]' },
   },
   quotas: {
     image_count_total: { kind: 'integer', min: -1 },
@@ -211,6 +233,12 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv): 
         maxRedirects: get('import', 'web_download_max_redirects', 5),
         timeoutSeconds: get('import', 'web_download_timeout', 3600),
       },
+      plugins: get('import', 'plugins', []),
+      convertFormat: get('import', 'convert_format', 'raw'),
+      convertTimeoutSeconds: get('import', 'convert_timeout', 3600),
+      decompressMaxRatio: get('import', 'decompress_max_ratio', 1000),
+      injectProperties: get('import', 'inject_properties', {}),
+      injectIgnoreRoles: get('import', 'inject_ignore_roles', ['admin']),
     },
     quotas: {
       imageCountTotal: get('quotas', 'image_count_total', -1),
@@ -394,6 +422,21 @@ function checkValue(name: string, setting: Setting, value: unknown): unknown {
         throw fail(`values among ${setting.oneOf.join(', ')}`)
       }
       return value
+    case 'property-map':
+      if (
+        typeof value !== 'object' ||
+        value === null ||
+        Array.isArray(value) ||
+        !Object.values(value).every((item) => typeof item === 'string')
+      ) {
+        throw fail('a table of string values, such as { hw_machine_type = "q35" }')
+      }
+      try {
+        validateInjectedProperties(value as Record<string, string>)
+      } catch (error) {
+        throw new ConfigError(`${name}: ${(error as Error).message}`)
+      }
+      return { ...value }
     case 'integer': {
       const number = typeof value === 'bigint' ? Number(value) : value
       if (typeof number !== 'number' || !Number.isSafeInteger(number)) throw fail('an integer')

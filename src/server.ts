@@ -14,6 +14,7 @@ import { SqlImageRepository } from './db/image-repository.js'
 import { SqlTaskRepository } from './db/task-repository.js'
 import { ImageCache } from './cache/image-cache.js'
 import { HttpLocations } from './imports/http-locations.js'
+import { ImportPipeline } from './imports/import-pipeline.js'
 import { ImportService } from './imports/import-service.js'
 import { defaultWebFetchConfig, WebFetcher } from './imports/web-fetch.js'
 import { SqlMetadefRepository } from './db/metadef-repository.js'
@@ -139,13 +140,14 @@ export async function startService(config: Config, log: Logger): Promise<Running
     log.info({ user: 'admin', rcFile }, 'identity bootstrapped; admin credentials written')
   }
 
+  const inspector = contentInspector(config)
   const images = new ImageService({
     repo,
     stores,
     reader: cache,
     policy: new ImagePolicy({ publicizeRoles: config.images.publicizeRoles }),
     quotas: new Quotas(repo, config.quotas),
-    inspector: contentInspector(config),
+    inspector,
     urls: httpLocations,
     config: {
       maxSizeBytes: config.images.maxSizeBytes,
@@ -153,6 +155,26 @@ export async function startService(config: Config, log: Logger): Promise<Running
     },
     log,
   })
+  const plugins = config.imports.plugins
+  const pipeline = new ImportPipeline(
+    {
+      decompress: plugins.includes('decompress')
+        ? { maxRatio: config.imports.decompressMaxRatio }
+        : null,
+      convert: plugins.includes('convert')
+        ? {
+            format: config.imports.convertFormat,
+            timeoutMs: config.imports.convertTimeoutSeconds * 1000,
+          }
+        : null,
+      maxSizeBytes: config.images.maxSizeBytes,
+      workDir: join(config.dataDir, 'work'),
+    },
+    inspector,
+    repo,
+    log,
+  )
+  await pipeline.start()
   const imports = new ImportService({
     images,
     repo,
@@ -166,6 +188,13 @@ export async function startService(config: Config, log: Logger): Promise<Running
     maxSizeBytes: config.images.maxSizeBytes,
     methods: config.imports.methods,
     web: fetcher,
+    pipeline,
+    inject: plugins.includes('inject_properties')
+      ? {
+          properties: config.imports.injectProperties,
+          ignoreRoles: config.imports.injectIgnoreRoles,
+        }
+      : null,
     log,
   })
   const recovered = (await images.recoverInterruptedUploads()) + (await imports.recover())

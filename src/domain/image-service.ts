@@ -421,7 +421,7 @@ export class ImageService {
       throw new ConflictError(`Image ${image.id} has no data to copy.`, 'IMAGE_STATE_CONFLICT')
     }
     const source = await this.#stores.read(image.locations, { start: 0, end: image.size - 1 })
-    const check = new DigestCheck(image)
+    const check = new DigestCheck(image, this.#inspector.begin(image))
     source.on('error', (error) => check.destroy(error))
     await target.write(image.id, source.pipe(check), signal)
     const updated = await this.#repo.addLocation(image.id, storedLocation(storeId, image.id))

@@ -18,7 +18,9 @@ import type {
   TaskRepository,
 } from '../domain/ports.js'
 import { UploadMeter } from '../domain/upload-meter.js'
+import type { ImportPipeline } from './import-pipeline.js'
 import { importMethodNames, type ImportMethod } from './methods.js'
+import { injectProperties } from './plugins/inject-properties.js'
 
 /**
  * The source of web-download data. The implementation enforces the operator's URL policy when
@@ -44,6 +46,10 @@ export interface ImportServiceDeps {
   methods: readonly ImportMethod[]
   /** `null` turns web-download off, whatever `methods` lists. */
   web: WebSource | null
+  /** Decompression and conversion of glance-direct and web-download data. */
+  pipeline: ImportPipeline
+  /** Operator-defined properties that imports add; `null` when the plugin is off. */
+  inject: { properties: Record<string, string>; ignoreRoles: string[] } | null
   log: Logger
 }
 
@@ -53,6 +59,8 @@ interface ImportPlan {
   stores: string[]
   allMustSucceed: boolean
   uri: string | null
+  /** Properties that the import adds to the image once its data is stored. */
+  inject: Record<string, string>
 }
 
 /** Properties through which Glance reports an import's progress on the image. */
@@ -139,6 +147,13 @@ export class ImportService {
       images.policy.requireOwner(ctx, image, 'import')
     }
     const plan = this.#plan(method, request, image, headerStore)
+    const inject = this.#deps.inject
+    if (inject !== null && method !== 'copy-image') {
+      plan.inject = injectProperties({}, inject.properties, {
+        userRoles: ctx.roles,
+        ignoreUserRoles: inject.ignoreRoles,
+      })
+    }
     if (method !== 'copy-image') {
       const staged = method === 'glance-direct' ? image.size : null
       const owner = image.owner ?? ctx.projectId
@@ -244,7 +259,13 @@ export class ImportService {
       const present = new Set(image.locations.map((location) => location.store))
       for (const store of plan.stores.filter((id) => present.has(id))) await progress.done(store)
 
-      if (image.status === 'importing') image = await this.#ingest(image, plan, progress)
+      if (image.status === 'importing') {
+        image = await this.#ingest(image, plan, progress)
+        if (Object.keys(plan.inject).length > 0) {
+          await repo.setProperties(image.id, plan.inject)
+          image = (await repo.get(image.id)) ?? image
+        }
+      }
       for (const store of progress.remaining) {
         try {
           image = await images.copyToStore(image, store, signal)
@@ -278,21 +299,30 @@ export class ImportService {
     for (const store of progress.remaining) {
       try {
         const signal = this.#stopping.signal
-        const { images } = this.#deps
-        const { stream, size } = await this.#open(image, plan, signal)
-        const owner = image.owner ?? ''
-        const quotaBytes = await images.quotas
-          .checkData(owner, size, 'store', false)
-          .catch((error: unknown) => {
-            stream.destroy()
-            throw error
-          })
-        const active = await images.ingest(image, stream, {
-          expectedSize: size,
-          store,
+        const { images, pipeline } = this.#deps
+        const prepared = await pipeline.prepare(
+          image,
+          await this.#open(image, plan, signal),
           signal,
-          quotaBytes,
-        })
+        )
+        let active: Image
+        try {
+          const owner = image.owner ?? ''
+          const quotaBytes = await images.quotas
+            .checkData(owner, prepared.size, 'store', false)
+            .catch((error: unknown) => {
+              prepared.stream.destroy()
+              throw error
+            })
+          active = await images.ingest(prepared.image, prepared.stream, {
+            expectedSize: prepared.size,
+            store,
+            signal,
+            quotaBytes,
+          })
+        } finally {
+          await prepared.cleanup()
+        }
         await progress.done(store)
         return active
       } catch (error) {
@@ -404,7 +434,7 @@ export class ImportService {
     if (method === 'web-download') {
       uri = checkWebUri((request.method as { uri?: unknown }).uri)
     }
-    return { method, stores: targets, allMustSucceed: mustSucceed !== false, uri }
+    return { method, stores: targets, allMustSucceed: mustSucceed !== false, uri, inject: {} }
   }
 
   /**
@@ -551,6 +581,7 @@ function planOf(task: ImportTask): ImportPlan {
     stores: (task.input.backend as string[] | undefined) ?? [],
     allMustSucceed: request.all_stores_must_succeed !== false,
     uri: method.uri ?? null,
+    inject: (task.input.inject_properties as Record<string, string> | undefined) ?? {},
   }
 }
 
@@ -574,6 +605,7 @@ function newTask(
       import_req: request,
       backend: plan.stores,
       stores_before: image.locations.map((location) => location.store),
+      inject_properties: plan.inject,
     },
     result: null,
     message: '',
