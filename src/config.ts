@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { importMethodNames, type ImportMethod } from './imports/methods.js'
@@ -64,6 +65,12 @@ export interface Config {
     imageCountUploading: number
   }
   log: { level: string; file: string }
+  cluster: {
+    /** This host's name in the host registry; unique among the hosts sharing a database. */
+    hostName: string
+    heartbeatIntervalSeconds: number
+    heartbeatTimeoutSeconds: number
+  }
   cache: { maxSizeBytes: number; prefetchIntervalSeconds: number }
 }
 
@@ -165,6 +172,11 @@ const settings: Record<string, Record<string, Setting>> = {
     max_size: { kind: 'integer', min: 0 },
     prefetch_interval: { kind: 'integer', min: 0, max: 86400 },
   },
+  cluster: {
+    host_name: { kind: 'string' },
+    heartbeat_interval: { kind: 'integer', min: 1, max: 3600 },
+    heartbeat_timeout: { kind: 'integer', min: 2, max: 86400 },
+  },
   log: {
     level: {
       kind: 'string',
@@ -249,6 +261,11 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv): 
     cache: {
       maxSizeBytes: get('cache', 'max_size', 10 * 1024 ** 3),
       prefetchIntervalSeconds: get('cache', 'prefetch_interval', 300),
+    },
+    cluster: {
+      hostName: get('cluster', 'host_name', hostname()),
+      heartbeatIntervalSeconds: get('cluster', 'heartbeat_interval', 10),
+      heartbeatTimeoutSeconds: get('cluster', 'heartbeat_timeout', 30),
     },
     log: {
       level: overrides.logLevel ?? env.IMAGE_LIBRARY_LOG_LEVEL ?? get('log', 'level', 'info'),

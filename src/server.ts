@@ -29,6 +29,9 @@ import { StreamInspector } from './formats/inspector.js'
 import { createIdentityApi } from './identity/app.js'
 import { bootstrapIdentity, writeRcFile, type RcSettings } from './identity/bootstrap.js'
 import { buildCatalog, type CatalogService } from './identity/catalog.js'
+import { HostRegistry, type HostStore } from './cluster/host-registry.js'
+import { SqlHostRepository } from './db/host-repository.js'
+import { serviceVersion } from './version.js'
 import { Directory } from './identity/directory.js'
 import { IdentityService } from './identity/identity-service.js'
 import { CheckedStore } from './store/base.js'
@@ -120,7 +123,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     log,
   )
   await cache.start()
-  const repo = new SqlImageRepository(db)
+  const repo = new SqlImageRepository(db, config.cluster.hostName)
 
   const identityRepo = new IdentityRepository(db)
   const identity = new IdentityService(
@@ -178,7 +181,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const imports = new ImportService({
     images,
     repo,
-    tasks: new SqlTaskRepository(db),
+    tasks: new SqlTaskRepository(db, config.cluster.hostName),
     // NOTE: staged data lives on this host, so with several hosts the import must run on the
     // host that took the stage call.
     staging: new CheckedStore(
@@ -202,7 +205,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
 
   const https = await loadTls(config, log)
   const urls = { image: '', identity: '' }
-  let catalog: CatalogService[] = []
+  let catalog: () => CatalogService[] = () => []
+  let registry: HostRegistry | null = null
 
   const imageApi = createImageApi({
     images,
@@ -218,6 +222,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     https,
     baseUrl: () => urls.image,
     identityUrl: () => `${urls.identity}/v3`,
+    hosts: () => registry?.list() ?? Promise.resolve([]),
     healthChecks: [
       { name: 'database', run: () => repo.ping() },
       {
@@ -238,7 +243,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     directory,
     log,
     https,
-    catalog: () => catalog,
+    catalog: () => catalog(),
     baseUrl: () => urls.identity,
   })
 
@@ -247,16 +252,33 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const base = `${scheme(config)}://${urlHost(config.server.publicHost)}`
   urls.image = `${base}:${imagePort}`
   urls.identity = `${base}:${identityPort}`
-  catalog = buildCatalog({
-    region: config.identity.region,
-    imageServiceName: config.identity.imageServiceName,
-    imageUrls: { public: urls.image, internal: urls.image, admin: urls.image },
-    identityUrls: {
-      public: `${urls.identity}/v3`,
-      internal: `${urls.identity}/v3`,
-      admin: `${urls.identity}/v3`,
+  const self = {
+    name: config.cluster.hostName,
+    imageUrl: urls.image,
+    identityUrl: `${urls.identity}/v3`,
+    version: serviceVersion,
+  }
+  registry = new HostRegistry(
+    new SqlHostRepository(db),
+    self,
+    () => storeCapacities(stores),
+    {
+      heartbeatIntervalMs: config.cluster.heartbeatIntervalSeconds * 1000,
+      heartbeatTimeoutMs: config.cluster.heartbeatTimeoutSeconds * 1000,
     },
-  })
+    async (host) => {
+      const taken = (await images.reclaimUploads(host)) + (await imports.adoptFrom(host))
+      if (taken > 0) log.warn({ host, count: taken }, 'took over the work of a lost host')
+    },
+    log,
+  )
+  await registry.start()
+  catalog = () =>
+    buildCatalog({
+      region: config.identity.region,
+      imageServiceName: config.identity.imageServiceName,
+      hosts: registry!.healthy.length > 0 ? registry!.healthy : [self],
+    })
 
   await writeRcFile(rcFile, rcSettings(config, null, identityPort))
 
@@ -277,10 +299,25 @@ export async function startService(config: Config, log: Logger): Promise<Running
       cache.stop()
       await Promise.all([imageApi.close(), identityApi.close()])
       await imports.stop()
+      await registry?.stop()
       await db.destroy()
       log.info('service stopped')
     },
   }
+}
+
+/** The capacity of each writable store, for the host registry. */
+async function storeCapacities(stores: StoreSet): Promise<HostStore[]> {
+  const result: HostStore[] = []
+  for (const info of stores.list()) {
+    if (info.readOnly) continue
+    const capacity = await stores
+      .writable(info.id)
+      .capacity()
+      .catch(() => ({ totalBytes: 0, freeBytes: 0 }))
+    result.push({ id: info.id, ...capacity })
+  }
+  return result
 }
 
 /** Opens every configured store; the file store is the only type so far. */

@@ -2,7 +2,9 @@ import { join } from 'node:path'
 import type { Command } from 'commander'
 import type { Kysely } from 'kysely'
 import { addConfigOptions, overridesFrom } from '../command-options.js'
-import { loadConfig } from '../config.js'
+import { loadConfig, type Config } from '../config.js'
+import { hostStatus } from '../cluster/host-registry.js'
+import { SqlHostRepository } from '../db/host-repository.js'
 import { IdentityRepository } from '../db/identity-repository.js'
 import { createMigrator, openDatabase } from '../db/connection.js'
 import type { Database } from '../db/schema.js'
@@ -19,6 +21,7 @@ interface AdminContext {
   directory: Directory
   format: 'table' | 'json'
   dataDir: string
+  config: Config
 }
 
 type Row = Record<string, unknown>
@@ -61,7 +64,7 @@ function action<A extends unknown[]>(
     const format = options.format === 'json' ? 'json' : 'table'
     try {
       await run(
-        { db, repo, directory: new Directory(repo), format, dataDir: config.dataDir },
+        { db, repo, directory: new Directory(repo), format, dataDir: config.dataDir, config },
         ...args,
       )
     } catch (error) {
@@ -84,6 +87,7 @@ export function registerAdminCommands(admin: Command): void {
   registerUserCommands(admin.command('user').description('manage users'))
   registerRoleCommands(admin.command('role').description('manage roles and role assignments'))
   registerDbCommands(admin.command('db').description('database schema migrations'))
+  registerHostCommands(admin.command('host').description('image library hosts'))
 
   const bootstrap = admin
     .command('bootstrap')
@@ -279,6 +283,43 @@ function registerRoleCommands(role: Command): void {
       print(await Promise.all(rows.map(names)), ctx.format)
     }),
   )
+}
+
+function registerHostCommands(host: Command): void {
+  const list = host
+    .command('list')
+    .description('list the hosts sharing this database, with health and free space')
+  list.action(
+    action(list, async (ctx) => {
+      const now = Date.now()
+      const timeoutMs = ctx.config.cluster.heartbeatTimeoutSeconds * 1000
+      const hosts = await new SqlHostRepository(ctx.db).list()
+      print(
+        hosts.map((h) => ({
+          name: h.name,
+          status: hostStatus(h, now, timeoutMs),
+          last_heartbeat: h.lastHeartbeat.toISOString(),
+          image_url: h.imageUrl,
+          version: h.version,
+          stores: h.stores
+            .map((store) => `${store.id} ${formatBytes(store.freeBytes)} free`)
+            .join(', '),
+        })),
+        ctx.format,
+      )
+    }),
+  )
+}
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`
 }
 
 function registerDbCommands(db: Command): void {

@@ -6,6 +6,7 @@ import type { ImageCache } from '../cache/image-cache.js'
 import type { MetadefService } from '../domain/metadef-service.js'
 import { ServiceError } from '../domain/errors.js'
 import type { AuthContext } from '../domain/ports.js'
+import type { HostView } from '../cluster/host-registry.js'
 import { registerAccessLog } from './middleware/access-log.js'
 import { registerErrorMapper } from './middleware/errors.js'
 import { requestIdFor } from './middleware/request-id.js'
@@ -43,6 +44,8 @@ export interface ImageApiOptions {
   baseUrl: () => string
   /** The identity API's public URL, which 401 responses point clients to. */
   identityUrl: () => string
+  /** The image library hosts sharing the database, with their status. */
+  hosts: () => Promise<HostView[]>
   https?: { key: Buffer; cert: Buffer } | null
 }
 
@@ -79,7 +82,7 @@ export function createImageApi(options: ImageApiOptions): FastifyInstance {
     options.imports.methods,
   )
   registerMemberRoutes(app, options.images)
-  registerInfoRoutes(app, options.images, options.imports)
+  registerInfoRoutes(app, options.images, options.imports, options.hosts)
   registerImportRoutes(app, options.imports)
   registerCacheRoutes(app, options.images, options.cache)
   registerMetadefRoutes(app, options.metadefs)

@@ -34,7 +34,7 @@ export class CommandRuntime {
     if (this.#session === undefined) {
       const config = resolveConnectionConfig(this.options as ConnectionOptions, this.io.env)
       const debug = config.debug ? (line: string) => this.warn(line) : undefined
-      this.#session = openSession(config, debug)
+      this.#session = openSession(config, debug, (line) => this.warn(line))
     }
     return this.#session
   }

@@ -23,6 +23,8 @@ export interface HttpRequest {
   contentLength?: number
   /** Called with the total bytes of a stream body sent so far. */
   onProgress?: (bytesSent: number) => void
+  /** Opens a stream body again, so that the request can be retried on another host. */
+  reopenBody?: () => Readable
 }
 
 /** A response whose body has not been read yet. */

@@ -69,7 +69,12 @@ export class ImageClient {
    */
   async uploadImageData(
     imageId: string,
-    upload: { body: Readable; size: number | undefined; onProgress?: (bytes: number) => void },
+    upload: {
+      body: Readable
+      size: number | undefined
+      onProgress?: (bytes: number) => void
+      reopen?: () => Readable
+    },
   ): Promise<void> {
     const response = await this.#session.send({
       method: 'PUT',
@@ -78,6 +83,7 @@ export class ImageClient {
       body: upload.body,
       ...(upload.size === undefined ? {} : { contentLength: upload.size }),
       ...(upload.onProgress === undefined ? {} : { onProgress: upload.onProgress }),
+      ...(upload.reopen === undefined ? {} : { reopenBody: upload.reopen }),
     })
     await throwIfError(response)
     response.body.resume()

@@ -1,3 +1,5 @@
+import { createServer, request as httpRequest } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -154,6 +156,56 @@ describe('commands against a fake cloud', () => {
     cloud.requests.length = 0
     cloud.pageSize = 25
     cloud.corruptDownloads = false
+    cloud.imageEndpointsBefore = []
+  })
+
+  it('moves to the next image endpoint when a host refuses connections', async () => {
+    cloud.addImage({ name: 'survivor' })
+    // Nothing listens on port 1 of loopback, so the connection is refused at once.
+    cloud.imageEndpointsBefore = ['http://127.0.0.1:1']
+    const result = await run(['image', 'list', '-f', 'value', '-c', 'Name'], cloud.env)
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout.toString(), 'survivor\n')
+    assert.match(result.stderr, /http:\/\/127\.0\.0\.1:1 failed \(.*\); retrying on /)
+  })
+
+  it('uploads the whole file again on the next host after a 5xx', async () => {
+    // A host that passes every call to the cloud but fails image uploads with 503.
+    const failing = createServer((request, response) => {
+      if (request.method === 'PUT' && request.url?.endsWith('/file')) {
+        request.resume()
+        request.on('end', () => {
+          response.writeHead(503, { 'content-type': 'application/json' })
+          response.end('{"message": "store unavailable"}')
+        })
+        return
+      }
+      const forwarded = httpRequest(new URL(request.url ?? '/', cloud.origin), {
+        method: request.method,
+        headers: request.headers,
+      })
+      forwarded.on('response', (reply) => {
+        response.writeHead(reply.statusCode ?? 502, reply.headers)
+        reply.pipe(response)
+      })
+      request.pipe(forwarded)
+    })
+    await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve))
+    try {
+      const origin = `http://127.0.0.1:${(failing.address() as AddressInfo).port}`
+      cloud.imageEndpointsBefore = [origin]
+      const data = Buffer.alloc(200_000, 3)
+      const file = join(workDir, 'retry.raw')
+      await writeFile(file, data)
+      const args = ['image', 'create', '--disk-format', 'raw', '--container-format', 'bare']
+      const result = await run([...args, '--file', file, '-f', 'json', 'retried'], cloud.env)
+      assert.equal(result.code, 0, result.stderr)
+      assert.match(result.stderr, /failed \(.*503.*\); retrying on /)
+      const [stored] = [...cloud.images.values()]
+      assert.deepEqual(stored?.data, data)
+    } finally {
+      failing.close()
+    }
   })
 
   it('creates an image and streams the file', async () => {

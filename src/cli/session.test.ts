@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { resolveConnectionConfig } from './connection-config.js'
 import { CliError } from './errors.js'
-import { buildPasswordAuthRequest, selectImageEndpoint, type CatalogService } from './session.js'
+import { buildPasswordAuthRequest, selectImageEndpoints, type CatalogService } from './session.js'
 
 const catalog: CatalogService[] = [
   {
@@ -16,19 +16,26 @@ const catalog: CatalogService[] = [
   { type: 'identity', endpoints: [{ interface: 'public', url: 'https://one.example:5000/v3' }] },
 ]
 
-describe('selectImageEndpoint', () => {
-  it('picks the interface in any region when none is set', () => {
-    assert.equal(selectImageEndpoint(catalog, 'public', undefined), 'https://one.example:9292')
+describe('selectImageEndpoints', () => {
+  it('lists the interface in every region when none is set', () => {
+    assert.deepEqual(selectImageEndpoints(catalog, 'public', undefined), [
+      'https://one.example:9292',
+      'https://two.example:9292',
+    ])
   })
 
   it('matches the region by region_id or region', () => {
-    assert.equal(selectImageEndpoint(catalog, 'internal', 'RegionOne'), 'http://10.0.0.1:9292')
-    assert.equal(selectImageEndpoint(catalog, 'public', 'RegionTwo'), 'https://two.example:9292')
+    assert.deepEqual(selectImageEndpoints(catalog, 'internal', 'RegionOne'), [
+      'http://10.0.0.1:9292',
+    ])
+    assert.deepEqual(selectImageEndpoints(catalog, 'public', 'RegionTwo'), [
+      'https://two.example:9292',
+    ])
   })
 
   it('lists the image endpoints that exist when none matches', () => {
     assert.throws(
-      () => selectImageEndpoint(catalog, 'admin', 'RegionOne'),
+      () => selectImageEndpoints(catalog, 'admin', 'RegionOne'),
       (error: unknown) => {
         assert.ok(error instanceof CliError)
         assert.match(error.message, /no image endpoint for interface 'admin' in region 'RegionOne'/)
@@ -42,7 +49,7 @@ describe('selectImageEndpoint', () => {
 
   it('lists the service types when there is no image service', () => {
     assert.throws(
-      () => selectImageEndpoint([catalog[1] as CatalogService], 'public', undefined),
+      () => selectImageEndpoints([catalog[1] as CatalogService], 'public', undefined),
       /no image service\. Service types in the catalog: identity/,
     )
   })

@@ -1,4 +1,5 @@
 import type { ConnectionConfig, DomainReference, EndpointInterface } from './connection-config.js'
+import { Readable } from 'node:stream'
 import { CliError, HttpError } from './errors.js'
 import {
   HttpClient,
@@ -29,41 +30,117 @@ interface TokenBody {
   }
 }
 
+/** Methods that may be sent again without changing the result; Glance's PATCH is not one. */
+const idempotentMethods = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS'])
+
 /**
- * An authenticated connection: a project-scoped Keystone token and the image endpoint from its
- * catalog. Requests sent through it carry the token.
+ * An authenticated connection: a project-scoped Keystone token and the image endpoints from its
+ * catalog. Requests sent through it carry the token. When an image library host fails (no
+ * connection, or a 5xx), an idempotent request or a file upload is sent again to the next
+ * endpoint of the catalog, which then stays the one in use.
  */
 export class Session {
   readonly projectId: string
-  readonly imageEndpoint: string
   readonly identityEndpoint: string
+  readonly #imageEndpoints: readonly string[]
+  #current = 0
   readonly #http: HttpClient
   readonly #token: string
+  readonly #warn: (line: string) => void
 
   constructor(options: {
     http: HttpClient
     token: string
     projectId: string
-    imageEndpoint: string
+    /** The image endpoints in the catalog's order; the first is used until it fails. */
+    imageEndpoints: readonly string[]
     identityEndpoint: string
+    /** Receives the line that says a request moved to another host. */
+    warn: (line: string) => void
   }) {
     this.#http = options.http
     this.#token = options.token
     this.projectId = options.projectId
-    this.imageEndpoint = options.imageEndpoint
+    this.#imageEndpoints = options.imageEndpoints
     this.identityEndpoint = options.identityEndpoint
+    this.#warn = options.warn
+  }
+
+  /** The base URL of the image service in use. */
+  get imageEndpoint(): string {
+    return this.#imageEndpoints[this.#current]!
   }
 
   /** Sends a request with the token and resolves with the response, whatever its status. */
   send(request: HttpRequest): Promise<HttpResponse> {
-    return this.#http.send({ ...request, headers: this.#withToken(request.headers) })
+    return this.#withFailover(request, async (attempt) => {
+      const response = await this.#http.send({
+        ...attempt,
+        headers: this.#withToken(attempt.headers),
+      })
+      return { response, status: response.status, discard: () => response.body.resume() }
+    })
   }
 
   /** Sends a JSON request with the token. Throws an HttpError for a status of 400 or more. */
   sendJson<T>(
     request: Omit<HttpRequest, 'body'> & { json?: unknown; contentType?: string },
   ): Promise<JsonResponse<T>> {
-    return this.#http.sendJson<T>({ ...request, headers: this.#withToken(request.headers) })
+    return this.#withFailover(request, async (attempt) => {
+      const response = await this.#http.sendJson<T>({
+        ...attempt,
+        headers: this.#withToken(attempt.headers),
+      })
+      return { response, status: response.status, discard: () => {} }
+    })
+  }
+
+  /**
+   * Runs `send` and, for a retryable request to the image service, tries the next endpoint
+   * after a connection failure or a 5xx, until one answers or every endpoint failed once.
+   */
+  async #withFailover<R extends { url: string; method: string; body?: unknown }, T>(
+    request: R & { reopenBody?: () => Readable },
+    send: (attempt: R) => Promise<{ response: T; status: number; discard(): void }>,
+  ): Promise<T> {
+    const canResend =
+      request.body instanceof Readable
+        ? request.reopenBody !== undefined
+        : idempotentMethods.has(request.method.toUpperCase())
+    const failover = this.#imageEndpoints.length > 1 && request.url.startsWith(this.imageEndpoint)
+    let attempt: R = request
+    for (let tries = 1; ; tries++) {
+      const last = !failover || tries >= this.#imageEndpoints.length
+      let reason: string
+      try {
+        const result = await send(attempt)
+        if (result.status < 500 || last || !canResend) return result.response
+        result.discard()
+        reason = `HTTP ${result.status}`
+      } catch (error) {
+        // A refused connection never reached the server, so any request may go elsewhere.
+        const refused = isRefused(error) && (!(request.body instanceof Readable) || canResend)
+        const serverFailed =
+          canResend &&
+          ((error instanceof HttpError && error.status >= 500) ||
+            (!(error instanceof HttpError) && error instanceof CliError))
+        if (last || !(refused || serverFailed)) throw error
+        reason = (error as Error).message
+      }
+      attempt = this.#moveOn(attempt, request, reason)
+    }
+  }
+
+  #moveOn<R extends { url: string }>(
+    attempt: R,
+    request: R & { reopenBody?: () => Readable },
+    reason: string,
+  ): R {
+    const failed = this.imageEndpoint
+    this.#current = (this.#current + 1) % this.#imageEndpoints.length
+    this.#warn(`pcdctl: ${failed} failed (${reason}); retrying on ${this.imageEndpoint}`)
+    const moved = { ...attempt, url: this.imageEndpoint + attempt.url.slice(failed.length) }
+    return request.reopenBody === undefined ? moved : { ...moved, body: request.reopenBody() }
   }
 
   /** Closes the idle connections. */
@@ -83,6 +160,7 @@ export class Session {
 export async function openSession(
   config: ConnectionConfig,
   debug: ((line: string) => void) | undefined,
+  warn: (line: string) => void,
 ): Promise<Session> {
   const http = await HttpClient.create({ caFile: config.caFile, insecure: config.insecure, debug })
   try {
@@ -92,8 +170,9 @@ export async function openSession(
       http,
       token,
       projectId: body.token?.project?.id ?? '',
-      imageEndpoint: selectImageEndpoint(catalog, config.endpointInterface, config.regionName),
+      imageEndpoints: selectImageEndpoints(catalog, config.endpointInterface, config.regionName),
       identityEndpoint: config.authUrl,
+      warn,
     })
   } catch (error) {
     http.close()
@@ -169,14 +248,15 @@ function domainBody(domain: DomainReference): DomainReference {
 }
 
 /**
- * Returns the base URL of the image service in the catalog for the interface and, if given, the
- * region, without a trailing `/v2`. Throws a CliError that lists the image endpoints that exist.
+ * Returns the base URLs of the image service in the catalog for the interface and, if given,
+ * the region, without a trailing `/v2`, in the catalog's order. Throws a CliError that lists
+ * the image endpoints that exist when none matches.
  */
-export function selectImageEndpoint(
+export function selectImageEndpoints(
   catalog: readonly CatalogService[],
   endpointInterface: EndpointInterface,
   regionName: string | undefined,
-): string {
+): string[] {
   const endpoints = catalog
     .filter((service) => service.type === 'image')
     .flatMap((service) => service.endpoints)
@@ -188,13 +268,19 @@ export function selectImageEndpoint(
         endpoint.region === regionName),
   )
 
-  // TODO: pcdctl uses only the first matching endpoint. Trying the next one after a connection
-  // failure or a 5xx would let it survive the loss of one image library host.
-  const selected = matches[0]
-  if (selected === undefined) {
+  if (matches.length === 0) {
     throw noEndpointError(catalog, endpoints, endpointInterface, regionName)
   }
-  return selected.url.replace(/\/+$/, '').replace(/\/v2(\.\d+)?$/, '')
+  const urls = matches.map((endpoint) =>
+    endpoint.url.replace(/\/+$/, '').replace(/\/v2(\.\d+)?$/, ''),
+  )
+  return [...new Set(urls)]
+}
+
+function isRefused(error: unknown): boolean {
+  const cause =
+    error instanceof Error ? (error.cause as NodeJS.ErrnoException | undefined) : undefined
+  return cause?.code === 'ECONNREFUSED' || cause?.code === 'EHOSTUNREACH'
 }
 
 function noEndpointError(

@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs'
 import { createHash, getHashes, type Hash } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { lstat, open, unlink } from 'node:fs/promises'
@@ -12,6 +13,8 @@ import type { ImageRecord } from './image-client.js'
 export interface UploadSource {
   stream: Readable
   size: number | undefined
+  /** Opens the file again from the start, for a retry on another host; not for stdin. */
+  reopen?: () => Readable
 }
 
 /**
@@ -29,7 +32,7 @@ export async function openUploadSource(path: string, stdin: Readable): Promise<U
       throw new CliError(`Cannot read the image file '${path}': it is a directory.`)
     }
     const size = stats.isFile() ? stats.size : undefined
-    return { stream: handle.createReadStream(), size }
+    return { stream: handle.createReadStream(), size, reopen: () => createReadStream(path) }
   } catch (error) {
     if (error instanceof CliError) throw error
     throw new CliError(`Cannot read the image file '${path}': ${describeError(error)}.`, {

@@ -1,2 +1,2 @@
 /** pcdctl's version, which it prints for --version and sends in its User-Agent header. */
-export const pcdctlVersion = '0.1.0'
+export { serviceVersion as pcdctlVersion } from '../version.js'

@@ -96,9 +96,12 @@ export function totalOrder(sort: SortSpec[]): SortSpec[] {
 
 export class SqlImageRepository implements ImageRepository {
   readonly #db: Kysely<Database>
+  readonly #hostName: string
 
-  constructor(db: Kysely<Database>) {
+  /** `hostName` is recorded on the uploads and imports that this process runs. */
+  constructor(db: Kysely<Database>, hostName = 'localhost') {
     this.#db = db
+    this.#hostName = hostName
   }
 
   async create(image: Image): Promise<void> {
@@ -294,7 +297,11 @@ export class SqlImageRepository implements ImageRepository {
   ): Promise<Image | null> {
     const result = await this.#db
       .updateTable('images')
-      .set({ status: to, updated_at: new Date().toISOString() })
+      .set({
+        status: to,
+        updated_at: new Date().toISOString(),
+        data_host: dataStatuses.includes(to) ? this.#hostName : null,
+      })
       .where('id', '=', id)
       .where('deleted_at', 'is', null)
       .where('status', 'in', [...from])
@@ -313,6 +320,7 @@ export class SqlImageRepository implements ImageRepository {
         os_hash_value: data.osHashValue,
         virtual_size: data.virtualSize,
         locations: JSON.stringify(data.locations),
+        data_host: null,
         updated_at: new Date().toISOString(),
       })
       .where('id', '=', id)
@@ -336,6 +344,7 @@ export class SqlImageRepository implements ImageRepository {
         os_hash_value: null,
         virtual_size: null,
         locations: '[]',
+        data_host: null,
         updated_at: new Date().toISOString(),
       })
       .where('id', '=', id)
@@ -365,12 +374,20 @@ export class SqlImageRepository implements ImageRepository {
     })
   }
 
-  async listInterruptedUploads(statuses: ImageStatus[] = ['saving']): Promise<Image[]> {
+  async listInterruptedUploads(
+    statuses: ImageStatus[] = ['saving'],
+    host: string = this.#hostName,
+  ): Promise<Image[]> {
     const rows = await this.#db
       .selectFrom('images')
       .selectAll()
       .where('deleted_at', 'is', null)
       .where('status', 'in', statuses)
+      .where((eb) =>
+        host === this.#hostName
+          ? eb.or([eb('data_host', '=', host), eb('data_host', 'is', null)])
+          : eb('data_host', '=', host),
+      )
       .execute()
     return this.#hydrate(rows)
   }
@@ -623,6 +640,9 @@ async function writeTagsAndProperties(trx: Kysely<Database>, image: Image): Prom
   if (properties.length > 0) await trx.insertInto('image_properties').values(properties).execute()
 }
 
+/** Statuses in which a host writes or holds the image's data. */
+const dataStatuses: readonly ImageStatus[] = ['saving', 'uploading', 'importing']
+
 /** Properties that only the service writes; user updates leave them alone. */
 const reservedPrefix = 'os_glance_'
 const importLockProperty = 'os_glance_import_task'
@@ -655,6 +675,7 @@ function imageToRow(image: Image): ImagesTable {
     created_at: image.createdAt.toISOString(),
     updated_at: image.updatedAt.toISOString(),
     deleted_at: null,
+    data_host: null,
     locations: JSON.stringify(image.locations),
   }
 }

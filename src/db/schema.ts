@@ -16,6 +16,19 @@ export interface Database {
   role_assignments: RoleAssignmentsTable
   tokens: TokensTable
   tasks: TasksTable
+  hosts: HostsTable
+}
+
+export interface HostsTable {
+  name: string
+  image_url: string
+  identity_url: string
+  version: string
+  started_at: string
+  last_heartbeat: string
+  stopped_at: string | null
+  /** JSON array of the host's stores with their capacity. */
+  stores: string
 }
 
 export interface ImagesTable {
@@ -41,6 +54,8 @@ export interface ImagesTable {
   deleted_at: string | null
   /** JSON array of the image's locations, in order. */
   locations: string
+  /** The host that writes or stages the data while the image is saving, uploading or importing. */
+  data_host: string | null
 }
 
 export interface ImagePropertiesTable {
@@ -125,4 +140,6 @@ export interface TasksTable {
   message: string
   created_at: string
   updated_at: string
+  /** The host that runs the task; `null` for tasks recorded before hosts were tracked. */
+  host: string | null
 }

@@ -4,9 +4,12 @@ import type { Database, TasksTable } from './schema.js'
 
 export class SqlTaskRepository implements TaskRepository {
   readonly #db: Kysely<Database>
+  readonly #hostName: string
 
-  constructor(db: Kysely<Database>) {
+  /** `hostName` is recorded on the tasks that this process runs. */
+  constructor(db: Kysely<Database>, hostName = 'localhost') {
     this.#db = db
+    this.#hostName = hostName
   }
 
   async create(task: ImportTask): Promise<void> {
@@ -25,6 +28,7 @@ export class SqlTaskRepository implements TaskRepository {
         message: task.message,
         created_at: task.createdAt.toISOString(),
         updated_at: task.updatedAt.toISOString(),
+        host: this.#hostName,
       })
       .execute()
   }
@@ -58,15 +62,31 @@ export class SqlTaskRepository implements TaskRepository {
     return rows.map(rowToTask)
   }
 
-  async listUnfinished(): Promise<ImportTask[]> {
+  async listUnfinished(host: string = this.#hostName): Promise<ImportTask[]> {
     const rows = await this.#db
       .selectFrom('tasks')
       .selectAll()
       .where('status', 'in', ['pending', 'processing'])
+      .where((eb) =>
+        host === this.#hostName
+          ? eb.or([eb('host', '=', host), eb('host', 'is', null)])
+          : eb('host', '=', host),
+      )
       .orderBy('created_at')
       .orderBy('id')
       .execute()
     return rows.map(rowToTask)
+  }
+
+  async adopt(id: string, fromHost: string): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('tasks')
+      .set({ host: this.#hostName, updated_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .where('host', '=', fromHost)
+      .where('status', 'in', ['pending', 'processing'])
+      .executeTakeFirst()
+    return result.numUpdatedRows > 0n
   }
 
   async get(id: string): Promise<ImportTask | null> {

@@ -66,6 +66,12 @@ export interface ImageData {
   range: ByteRange
 }
 
+/**
+ * A partial write untouched for this long belongs to no live upload: an upload whose client
+ * stalls is cut off after five idle minutes (the server's connection timeout).
+ */
+const staleWriteMs = 15 * 60 * 1000
+
 const uuidPattern = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
 
 /**
@@ -599,21 +605,40 @@ export class ImageService {
     }
   }
 
-  /** Removes what interrupted uploads left behind; runs once at start-up. */
+  /**
+   * Removes what interrupted uploads of this host left behind, and writes that nobody touched
+   * for a while; runs once at start-up.
+   */
   async recoverInterruptedUploads(): Promise<number> {
     let removed = 0
-    for (const info of this.#stores.list()) {
-      if (!info.readOnly) removed += await this.#stores.writable(info.id).removeIncomplete()
+    for (const store of this.#writableStores()) {
+      removed += await store.removeIncomplete({ olderThanMs: staleWriteMs })
     }
-    const images = await this.#repo.listInterruptedUploads()
+    return removed + (await this.#resetUploads(await this.#repo.listInterruptedUploads()))
+  }
+
+  /** Returns the uploads that a host which stopped answering left `saving` to `queued`. */
+  async reclaimUploads(host: string): Promise<number> {
+    return this.#resetUploads(await this.#repo.listInterruptedUploads(['saving'], host))
+  }
+
+  async #resetUploads(images: Image[]): Promise<number> {
     for (const image of images) {
-      for (const info of this.#stores.list()) {
-        if (!info.readOnly) await this.#stores.writable(info.id).delete(image.id)
+      for (const store of this.#writableStores()) {
+        await store.removeIncomplete({ key: image.id })
+        await store.delete(image.id)
       }
       await this.#repo.resetUpload(image.id)
       this.#log.warn({ imageId: image.id }, 'interrupted upload reset to queued')
     }
-    return removed + images.length
+    return images.length
+  }
+
+  #writableStores() {
+    return this.#stores
+      .list()
+      .filter((info) => !info.readOnly)
+      .map((info) => this.#stores.writable(info.id))
   }
 }
 

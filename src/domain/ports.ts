@@ -191,8 +191,11 @@ export interface ImageRepository {
   /** Marks the image deleted and returns its last state, or `null` if it was already gone. */
   delete(id: string): Promise<Image | null>
 
-  /** Lists images left in these states (`saving` by default) by a process that stopped. */
-  listInterruptedUploads(statuses?: ImageStatus[]): Promise<Image[]>
+  /**
+   * Lists images left in these states (`saving` by default) by `host`, this process's own host
+   * by default (which also takes images recorded without a host).
+   */
+  listInterruptedUploads(statuses?: ImageStatus[], host?: string): Promise<Image[]>
 
   /** Checks that the database responds. */
   ping(): Promise<void>
@@ -227,6 +230,11 @@ export interface ByteRange {
   start: number
   /** Last byte, inclusive. */
   end: number
+}
+
+export interface IncompleteFilter {
+  key?: string
+  olderThanMs?: number
 }
 
 export interface BlobInfo {
@@ -265,8 +273,12 @@ export interface BlobStore {
 
   capacity(): Promise<StoreCapacity>
 
-  /** Removes leftovers of writes that never finished, such as after a crash. Returns the count. */
-  removeIncomplete(): Promise<number>
+  /**
+   * Removes leftovers of writes that never finished, such as after a crash: all of them, or
+   * only those of `key`, or only those untouched for `olderThanMs` (a write in progress keeps
+   * touching its file, so this is safe on a store that other hosts write to). Returns the count.
+   */
+  removeIncomplete(options?: IncompleteFilter): Promise<number>
 
   /** Checks that the store can be read and written. */
   ping(): Promise<void>
@@ -344,6 +356,7 @@ export interface ImportTask {
 
 /** Import task records; each write is atomic. */
 export interface TaskRepository {
+  /** Records a new task as run by this process's host. */
   create(task: ImportTask): Promise<void>
   /** Sets status, message and result, and `updatedAt`. */
   finish(
@@ -354,8 +367,13 @@ export interface TaskRepository {
   ): Promise<void>
   /** Returns the image's tasks, oldest first. */
   listForImage(imageId: string): Promise<ImportTask[]>
-  /** Tasks still `pending` or `processing`, such as those a restart interrupted; oldest first. */
-  listUnfinished(): Promise<ImportTask[]>
+  /**
+   * Tasks still `pending` or `processing` on `host` (this process's own by default, with the
+   * tasks recorded without a host), such as those a restart interrupted; oldest first.
+   */
+  listUnfinished(host?: string): Promise<ImportTask[]>
+  /** Moves an unfinished task from `fromHost` to this host; `false` when another host won. */
+  adopt(id: string, fromHost: string): Promise<boolean>
   get(id: string): Promise<ImportTask | null>
   /** Tasks visible to a project (every task for `null`), newest first. */
   list(owner: string | null, limit: number): Promise<ImportTask[]>

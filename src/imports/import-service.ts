@@ -442,10 +442,33 @@ export class ImportService {
    * where a client can retry. Returns how many images it touched.
    */
   async recover(): Promise<number> {
-    const { repo, staging, tasks, log } = this.#deps
-    let touched = await staging.removeIncomplete()
+    const { repo, staging, tasks } = this.#deps
+    const removed = await staging.removeIncomplete()
+    const unfinished = await tasks.listUnfinished()
+    const left = await repo.listInterruptedUploads(['uploading', 'importing'])
+    return removed + (await this.#resume(unfinished, left, 'a restart'))
+  }
+
+  /**
+   * Takes over the imports of a host that stopped answering: resumes the web-download and
+   * copy-image tasks here, and returns images whose staged data was on that host to `queued`.
+   * Each task goes to one host only, whichever adopts it first.
+   */
+  async adoptFrom(host: string): Promise<number> {
+    const { repo, tasks } = this.#deps
+    const adopted: ImportTask[] = []
+    for (const task of await tasks.listUnfinished(host)) {
+      if (await tasks.adopt(task.id, host)) adopted.push(task)
+    }
+    const left = await repo.listInterruptedUploads(['uploading', 'importing'], host)
+    return this.#resume(adopted, left, `the loss of host ${host}`)
+  }
+
+  async #resume(unfinished: ImportTask[], left: Image[], cause: string): Promise<number> {
+    const { repo, tasks, log } = this.#deps
+    let touched = 0
     const resumed = new Set<string>()
-    for (const task of await tasks.listUnfinished()) {
+    for (const task of unfinished) {
       const plan = planOf(task)
       const image = await repo.get(task.imageId)
       const resumable =
@@ -455,18 +478,18 @@ export class ImportService {
           : image.status === 'active' ||
             (image.status === 'importing' && (await this.#hasSource(image, plan))))
       if (!resumable) {
-        await tasks.finish(task.id, 'failure', 'The import was interrupted by a restart.', null)
+        await tasks.finish(task.id, 'failure', `The import was interrupted by ${cause}.`, null)
         if (image !== null) await this.#undo(image, plan, task)
         if (plan.method === 'copy-image') await repo.unlockImport(task.imageId, task.id)
         continue
       }
       resumed.add(task.imageId)
       touched++
-      log.warn({ imageId: task.imageId, op: plan.method }, 'resuming an interrupted import')
+      log.warn({ imageId: task.imageId, op: plan.method }, `resuming an import after ${cause}`)
       this.#launch(task, plan)
     }
 
-    for (const image of await repo.listInterruptedUploads(['uploading', 'importing'])) {
+    for (const image of left) {
       if (resumed.has(image.id)) continue
       const staged = await this.#isStaged(image.id)
       if (image.status === 'importing' && staged) {
@@ -477,7 +500,7 @@ export class ImportService {
         continue
       }
       touched++
-      log.warn({ imageId: image.id, status: image.status }, 'interrupted import reset')
+      log.warn({ imageId: image.id, status: image.status }, `import reset after ${cause}`)
     }
     return touched
   }

@@ -1,6 +1,12 @@
 import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
-import type { BlobInfo, BlobStore, ByteRange, StoreCapacity } from '../domain/ports.js'
+import type {
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  IncompleteFilter,
+  StoreCapacity,
+} from '../domain/ports.js'
 import { InvalidKey } from './errors.js'
 
 const keyPattern = /^[A-Za-z0-9._-]{1,200}$/
@@ -46,8 +52,11 @@ export class CheckedStore implements BlobStore {
     return this.#driver.capacity()
   }
 
-  removeIncomplete(): Promise<number> {
-    return this.#timed('remove-incomplete', null, () => this.#driver.removeIncomplete())
+  removeIncomplete(options?: IncompleteFilter): Promise<number> {
+    if (options?.key !== undefined) this.#checkKey(options.key)
+    return this.#timed('remove-incomplete', options?.key ?? null, () =>
+      this.#driver.removeIncomplete(options),
+    )
   }
 
   ping(): Promise<void> {

@@ -71,6 +71,6 @@ describe('an import interrupted by SIGKILL', () => {
       tasks.map((task: { status: string }) => task.status),
       ['success'],
     )
-    assert.match(server.stderr(), /resuming an interrupted import/)
+    assert.match(server.stderr(), /resuming an import after a restart/)
   })
 })

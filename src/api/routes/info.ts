@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import { ForbiddenError } from '../../domain/errors.js'
 import type { ImageService } from '../../domain/image-service.js'
 import type { ImportService } from '../../imports/import-service.js'
+import type { HostView } from '../../cluster/host-registry.js'
+import { hostToWire } from '../wire/host.js'
 import { authOf } from './images.js'
 
 /** The discovery calls under `/v2/info`: import methods, stores and the caller's usage. */
@@ -9,6 +11,7 @@ export function registerInfoRoutes(
   app: FastifyInstance,
   images: ImageService,
   imports: ImportService,
+  hosts: () => Promise<HostView[]>,
 ): void {
   app.get('/v2/info/import', async () => ({
     'import-methods': {
@@ -42,6 +45,13 @@ export function registerInfoRoutes(
         ...(store.readOnly ? { 'read-only': 'true' } : {}),
       })),
     }
+  })
+
+  app.get('/v2/info/hosts', async (request) => {
+    if (!authOf(request).isAdmin) {
+      throw new ForbiddenError('Listing the image library hosts requires the admin role.')
+    }
+    return { hosts: (await hosts()).map(hostToWire) }
   })
 
   app.get('/v2/info/usage', async (request) => {

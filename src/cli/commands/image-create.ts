@@ -145,6 +145,7 @@ async function uploadData(
       body: source.stream,
       size: source.size,
       onProgress: (bytes) => progress.update(bytes),
+      ...(source.reopen === undefined ? {} : { reopen: source.reopen }),
     })
   } catch (error) {
     progress.stop()

@@ -19,6 +19,8 @@ export interface FakeCloud {
   pageSize: number
   /** Makes downloads send other bytes than the stored data, to test checksum checks. */
   corruptDownloads: boolean
+  /** Image endpoints listed before this cloud's own in the catalog, such as a dead host. */
+  imageEndpointsBefore: string[]
   /** Status and message to fail the next upload with, after reading the body. */
   failNextUpload: { status: number; message: string } | undefined
   /** Adds an image with `data` already uploaded and returns it. */
@@ -109,6 +111,7 @@ function createState(): FakeCloud {
     requests: [],
     pageSize: 25,
     corruptDownloads: false,
+    imageEndpointsBefore: [],
     failNextUpload: undefined,
     addImage: (fields, data) => {
       const image = newImage(fields)
@@ -238,7 +241,7 @@ function issueToken(state: FakeCloud, body: Buffer, response: ServerResponse): v
     return
   }
 
-  const catalog = buildCatalog(state.origin)
+  const catalog = buildCatalog(state.origin, state.imageEndpointsBefore)
   response.writeHead(201, { 'Content-Type': 'application/json', 'X-Subject-Token': fakeToken })
   response.end(
     JSON.stringify({
@@ -251,7 +254,7 @@ function issueToken(state: FakeCloud, body: Buffer, response: ServerResponse): v
   )
 }
 
-function buildCatalog(origin: string): unknown[] {
+function buildCatalog(origin: string, imageEndpointsBefore: string[]): unknown[] {
   const endpoint = (endpointInterface: string, region: string) => ({
     id: randomUUID(),
     interface: endpointInterface,
@@ -263,7 +266,11 @@ function buildCatalog(origin: string): unknown[] {
     {
       type: 'image',
       name: 'glance',
-      endpoints: [endpoint('public', 'RegionOne'), endpoint('internal', 'RegionOne')],
+      endpoints: [
+        ...imageEndpointsBefore.map((url) => ({ ...endpoint('public', 'RegionOne'), url })),
+        endpoint('public', 'RegionOne'),
+        endpoint('internal', 'RegionOne'),
+      ],
     },
     {
       type: 'identity',

@@ -224,7 +224,7 @@ describe('convertImage', () => {
     rmSync(big)
 
     assert.ok(error instanceof QemuImgError, `expected QemuImgError, got ${error}`)
-    assert.equal(error.timedOut, true)
+    assert.equal(error.timedOut, true, `not a timeout: ${error.message}`)
     assert.match(error.message, /^qemu-img convert timed out after its limit of 100 ms/)
     assert.equal(error.signal, 'SIGKILL')
     assert.ok(elapsedMs < 5000, `took ${elapsedMs} ms`)

@@ -6,7 +6,13 @@ import { constants } from 'node:fs'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import type { BlobInfo, BlobStore, ByteRange, StoreCapacity } from '../../domain/ports.js'
+import type {
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  IncompleteFilter,
+  StoreCapacity,
+} from '../../domain/ports.js'
 import { BlobExists, BlobNotFound, StoreFull, StoreUnavailable } from '../errors.js'
 
 export interface FileStoreConfig {
@@ -122,8 +128,21 @@ export class FileStore implements BlobStore {
     return { totalBytes: info.blocks * info.bsize, freeBytes: info.bavail * info.bsize }
   }
 
-  async removeIncomplete(): Promise<number> {
-    const names = await readdir(this.#incomplete)
+  async removeIncomplete(options: IncompleteFilter = {}): Promise<number> {
+    const { key, olderThanMs } = options
+    let names = await readdir(this.#incomplete)
+    // Temporary names are `<key>.<random hex>`, so the prefix finds one key's writes.
+    if (key !== undefined) names = names.filter((name) => name.startsWith(`${key}.`))
+    if (olderThanMs !== undefined) {
+      const cutoff = Date.now() - olderThanMs
+      const stale = await Promise.all(
+        names.map(async (name) => {
+          const info = await stat(join(this.#incomplete, name)).catch(() => null)
+          return info !== null && info.mtimeMs < cutoff
+        }),
+      )
+      names = names.filter((_, index) => stale[index])
+    }
     await Promise.all(names.map((name) => rm(join(this.#incomplete, name), { force: true })))
     return names.length
   }

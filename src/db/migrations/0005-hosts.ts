@@ -1,0 +1,23 @@
+import type { Kysely } from 'kysely'
+
+/**
+ * The image library hosts that share this database, with their heartbeats, and which host
+ * holds each upload and import in progress, so that another host can take over from one that
+ * died.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see 0001-initial.ts
+export async function up(db: Kysely<any>): Promise<void> {
+  await db.schema
+    .createTable('hosts')
+    .addColumn('name', 'varchar(255)', (c) => c.primaryKey())
+    .addColumn('image_url', 'text', (c) => c.notNull())
+    .addColumn('identity_url', 'text', (c) => c.notNull())
+    .addColumn('version', 'varchar(64)', (c) => c.notNull())
+    .addColumn('started_at', 'varchar(30)', (c) => c.notNull())
+    .addColumn('last_heartbeat', 'varchar(30)', (c) => c.notNull())
+    .addColumn('stopped_at', 'varchar(30)')
+    .addColumn('stores', 'text', (c) => c.notNull().defaultTo('[]'))
+    .execute()
+  await db.schema.alterTable('images').addColumn('data_host', 'varchar(255)').execute()
+  await db.schema.alterTable('tasks').addColumn('host', 'varchar(255)').execute()
+}
