@@ -80,6 +80,12 @@ describe('configuration', () => {
         /not a configured store/,
       ],
       ['[import]\nmethods = ["glance-direct", "ftp"]\n', /import\.methods .*values among/],
+      ['[stores.http]\ntype = "file"\ndirectory = "x"\n', /store id http is reserved/],
+      ['[stores.a]\ntype = "file"\ndirectory = "cache"\n', /overlaps the cache directory/],
+      [
+        '[stores.a]\ntype = "file"\ndirectory = "x"\n[stores.b]\ntype = "file"\ndirectory = "x/y"\n',
+        /store a directory .* overlaps the store b directory/,
+      ],
     ]
     for (const [text, pattern] of cases) {
       const file = join(dir, 'bad-store.toml')

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { isAbsolute, join, resolve } from 'node:path'
+import { isAbsolute, join, relative, resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { importMethodNames, type ImportMethod } from './imports/methods.js'
 import { validateInjectedProperties } from './imports/plugins/inject-properties.js'
@@ -70,6 +70,9 @@ export interface Config {
     hostName: string
     heartbeatIntervalSeconds: number
     heartbeatTimeoutSeconds: number
+    /** Copies on distinct hosts that images in local stores should have. */
+    replicas: number
+    replicationIntervalSeconds: number
   }
   cache: { maxSizeBytes: number; prefetchIntervalSeconds: number }
 }
@@ -88,6 +91,8 @@ export interface StoreConfig {
   description: string
   weight: number
   isDefault: boolean
+  /** On this host's own disk; other hosts copy its images from this one. */
+  local: boolean
 }
 
 /** Flags and environment that override the file; `undefined` leaves a setting alone. */
@@ -176,6 +181,8 @@ const settings: Record<string, Record<string, Setting>> = {
     host_name: { kind: 'string' },
     heartbeat_interval: { kind: 'integer', min: 1, max: 3600 },
     heartbeat_timeout: { kind: 'integer', min: 2, max: 86400 },
+    replicas: { kind: 'integer', min: 1, max: 16 },
+    replication_interval: { kind: 'integer', min: 1, max: 86400 },
   },
   log: {
     level: {
@@ -266,6 +273,8 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv): 
       hostName: get('cluster', 'host_name', hostname()),
       heartbeatIntervalSeconds: get('cluster', 'heartbeat_interval', 10),
       heartbeatTimeoutSeconds: get('cluster', 'heartbeat_timeout', 30),
+      replicas: get('cluster', 'replicas', 2),
+      replicationIntervalSeconds: get('cluster', 'replication_interval', 60),
     },
     log: {
       level: overrides.logLevel ?? env.IMAGE_LIBRARY_LOG_LEVEL ?? get('log', 'level', 'info'),
@@ -283,6 +292,7 @@ const storeSettings: Record<string, Setting> = {
   directory: { kind: 'string' },
   description: { kind: 'string' },
   weight: { kind: 'integer', min: 0, max: 1000000 },
+  local: { kind: 'boolean' },
 }
 const storeIdPattern = /^[A-Za-z0-9_-]{1,64}$/
 
@@ -300,6 +310,7 @@ function storesOf(file: FileValues, path: (value: string) => string, fileDirecto
     description: (values.description as string | undefined) ?? `Image data in ${id}`,
     weight: (values.weight as number | undefined) ?? 0,
     isDefault: false,
+    local: (values.local as boolean | undefined) ?? false,
   }))
   if (stores.length === 0) {
     stores.push({
@@ -309,8 +320,10 @@ function storesOf(file: FileValues, path: (value: string) => string, fileDirecto
       description: 'Image data directory',
       weight: 0,
       isDefault: false,
+      local: false,
     })
   }
+  checkStoreDirectories(stores, path)
   const chosen = defaultId ?? stores[0]!.id
   const match = stores.find((store) => store.id === chosen)
   if (match === undefined) {
@@ -320,6 +333,42 @@ function storesOf(file: FileValues, path: (value: string) => string, fileDirecto
   }
   match.isDefault = true
   return stores
+}
+
+/** Store ids that mean something else: external locations use `http`. */
+const reservedStoreIds = new Set(['http'])
+
+/**
+ * Rejects store directories that overlap each other or the directories the service empties or
+ * uses for other data, since data written there would be lost or misread.
+ */
+function checkStoreDirectories(stores: StoreConfig[], path: (value: string) => string): void {
+  const others = ['cache', 'staging', 'work'].map((name) => ({ name, directory: path(name) }))
+  const taken = [
+    ...others,
+    ...stores.map((store) => ({ name: `store ${store.id}`, directory: store.directory })),
+  ]
+  for (const store of stores) {
+    if (reservedStoreIds.has(store.id)) {
+      throw new ConfigError(`store id ${store.id} is reserved; choose another id.`)
+    }
+    for (const other of taken) {
+      if (other.name === `store ${store.id}`) continue
+      if (
+        isWithin(store.directory, other.directory) ||
+        isWithin(other.directory, store.directory)
+      ) {
+        throw new ConfigError(
+          `store ${store.id} directory ${store.directory} overlaps the ${other.name} directory ${other.directory}; give each store a directory of its own.`,
+        )
+      }
+    }
+  }
+}
+
+function isWithin(inner: string, outer: string): boolean {
+  const relation = relative(outer, inner)
+  return relation === '' || (!relation.startsWith('..') && !isAbsolute(relation))
 }
 
 /** Checks the `[stores.<id>]` tables: each needs a type and a directory. */

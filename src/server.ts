@@ -30,6 +30,7 @@ import { createIdentityApi } from './identity/app.js'
 import { bootstrapIdentity, writeRcFile, type RcSettings } from './identity/bootstrap.js'
 import { buildCatalog, type CatalogService } from './identity/catalog.js'
 import { HostRegistry, type HostStore } from './cluster/host-registry.js'
+import { Replicator } from './cluster/replicator.js'
 import { SqlHostRepository } from './db/host-repository.js'
 import { serviceVersion } from './version.js'
 import { Directory } from './identity/directory.js'
@@ -203,10 +204,13 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const recovered = (await images.recoverInterruptedUploads()) + (await imports.recover())
   if (recovered > 0) log.warn({ count: recovered }, 'removed leftovers of interrupted uploads')
 
+  const hostRepo = new SqlHostRepository(db)
+  const peerSecret = hostRepo.clusterSecret()
   const https = await loadTls(config, log)
   const urls = { image: '', identity: '' }
   let catalog: () => CatalogService[] = () => []
   let registry: HostRegistry | null = null
+  let replicator: Replicator | null = null
 
   const imageApi = createImageApi({
     images,
@@ -223,6 +227,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
     baseUrl: () => urls.image,
     identityUrl: () => `${urls.identity}/v3`,
     hosts: () => registry?.list() ?? Promise.resolve([]),
+    peerSecret: () => peerSecret,
+    replicate: () => replicator?.run() ?? Promise.resolve(0),
     healthChecks: [
       { name: 'database', run: () => repo.ping() },
       {
@@ -259,7 +265,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     version: serviceVersion,
   }
   registry = new HostRegistry(
-    new SqlHostRepository(db),
+    hostRepo,
     self,
     () => storeCapacities(stores),
     {
@@ -273,6 +279,26 @@ export async function startService(config: Config, log: Logger): Promise<Running
     log,
   )
   await registry.start()
+  replicator = new Replicator({
+    images,
+    repo,
+    stores,
+    healthyHosts: () => registry!.healthy,
+    secret: await peerSecret,
+    ca: await readPeerCa(config),
+    replicas: config.cluster.replicas,
+    log: log.child({ component: 'replication' }),
+  })
+  images.useReplicas(replicator)
+  const replication = setInterval(() => {
+    replicator!
+      .run()
+      .then((copied) => {
+        if (copied > 0) log.info({ count: copied }, 'replication round copied images here')
+      })
+      .catch((error: unknown) => log.error({ err: error }, 'replication round failed'))
+  }, config.cluster.replicationIntervalSeconds * 1000)
+  replication.unref()
   catalog = () =>
     buildCatalog({
       region: config.identity.region,
@@ -296,6 +322,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     rcFile,
     async stop() {
       clearInterval(cleanup)
+      clearInterval(replication)
       cache.stop()
       await Promise.all([imageApi.close(), identityApi.close()])
       await imports.stop()
@@ -304,6 +331,12 @@ export async function startService(config: Config, log: Logger): Promise<Running
       log.info('service stopped')
     },
   }
+}
+
+/** The CA that peers' certificates chain to: the configured one, or this host's own. */
+async function readPeerCa(config: Config): Promise<Buffer | null> {
+  if (!config.tls.enabled) return null
+  return readFile(caFileOf(config)).catch(() => null)
 }
 
 /** The capacity of each writable store, for the host registry. */
@@ -337,12 +370,13 @@ async function openStores(
         weight: store.weight,
         isDefault: store.isDefault,
         readOnly: false,
+        local: store.local,
       },
       store: new CheckedStore(driver, log),
       urlOf: (key) => pathToFileURL(join(store.directory, key)).href,
     })
   }
-  return new StoreSet(entries, urls, log)
+  return new StoreSet(entries, urls, config.cluster.hostName, log)
 }
 
 function rcSettings(config: Config, password: string | null, identityPort: number): RcSettings {
@@ -357,7 +391,7 @@ function rcSettings(config: Config, password: string | null, identityPort: numbe
   }
 }
 
-function caFileOf(config: Config): string {
+export function caFileOf(config: Config): string {
   return config.tls.caFile ?? join(config.dataDir, 'tls', 'ca.pem')
 }
 

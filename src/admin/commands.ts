@@ -3,7 +3,13 @@ import type { Command } from 'commander'
 import type { Kysely } from 'kysely'
 import { addConfigOptions, overridesFrom } from '../command-options.js'
 import { loadConfig, type Config } from '../config.js'
-import { hostStatus } from '../cluster/host-registry.js'
+import { readFile } from 'node:fs/promises'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { hostStatus, type HostRecord } from '../cluster/host-registry.js'
+import { peerHeader, signPeerCall } from '../cluster/peer-auth.js'
+import { findUnderReplicated, replicationRunPath } from '../cluster/replicator.js'
+import { SqlImageRepository } from '../db/image-repository.js'
 import { SqlHostRepository } from '../db/host-repository.js'
 import { IdentityRepository } from '../db/identity-repository.js'
 import { createMigrator, openDatabase } from '../db/connection.js'
@@ -13,7 +19,7 @@ import { bootstrapIdentity, updateRcPassword } from '../identity/bootstrap.js'
 import { defaultDomainId } from '../identity/model.js'
 import { Directory } from '../identity/directory.js'
 import { createLogger } from '../log.js'
-import { openMigratedDatabase } from '../server.js'
+import { caFileOf, openMigratedDatabase } from '../server.js'
 
 interface AdminContext {
   db: Kysely<Database>
@@ -88,6 +94,9 @@ export function registerAdminCommands(admin: Command): void {
   registerRoleCommands(admin.command('role').description('manage roles and role assignments'))
   registerDbCommands(admin.command('db').description('database schema migrations'))
   registerHostCommands(admin.command('host').description('image library hosts'))
+  registerReplicationCommands(
+    admin.command('replication').description("copies of images in hosts' own stores"),
+  )
 
   const bootstrap = admin
     .command('bootstrap')
@@ -309,6 +318,87 @@ function registerHostCommands(host: Command): void {
       )
     }),
   )
+}
+
+function registerReplicationCommands(replication: Command): void {
+  const status = replication
+    .command('status')
+    .description('list images with fewer copies on healthy hosts than [cluster] replicas')
+  status.action(action(status, async (ctx) => printUnderReplicated(ctx)))
+
+  const repair = replication
+    .command('repair')
+    .description('make every healthy host copy the images it lacks now, then list what is left')
+  repair.action(
+    action(repair, async (ctx) => {
+      const hostRepo = new SqlHostRepository(ctx.db)
+      const secret = await hostRepo.clusterSecret()
+      const ca = ctx.config.tls.enabled
+        ? await readFile(caFileOf(ctx.config)).catch(() => null)
+        : null
+      for (const host of await healthyHosts(ctx)) {
+        const copied = await askToReplicate(host, secret, ca).catch(
+          (error: unknown) => `failed: ${(error as Error).message}`,
+        )
+        process.stderr.write(
+          `${host.name}: ${typeof copied === 'number' ? `copied ${copied}` : copied}\n`,
+        )
+      }
+      await printUnderReplicated(ctx)
+    }),
+  )
+}
+
+async function healthyHosts(ctx: AdminContext): Promise<HostRecord[]> {
+  const now = Date.now()
+  const timeoutMs = ctx.config.cluster.heartbeatTimeoutSeconds * 1000
+  const hosts = await new SqlHostRepository(ctx.db).list()
+  return hosts.filter((host) => hostStatus(host, now, timeoutMs) === 'healthy')
+}
+
+async function printUnderReplicated(ctx: AdminContext): Promise<void> {
+  const healthy = new Set((await healthyHosts(ctx)).map((host) => host.name))
+  const found = await findUnderReplicated(
+    new SqlImageRepository(ctx.db),
+    healthy,
+    ctx.config.cluster.replicas,
+  )
+  print(
+    found.map((image) => ({
+      image_id: image.imageId,
+      copies: image.hosts.length,
+      hosts: image.hosts.join(', '),
+    })),
+    ctx.format,
+  )
+  if (found.length === 0 && ctx.format === 'table') {
+    process.stdout.write(`Every image has ${ctx.config.cluster.replicas} copies or more.\n`)
+  }
+}
+
+/** Asks one host to run a replication round, with a call signed by the cluster secret. */
+function askToReplicate(host: HostRecord, secret: string, ca: Buffer | null): Promise<number> {
+  const url = new URL(replicationRunPath, host.imageUrl)
+  const signature = signPeerCall(secret, 'admin', 'POST', replicationRunPath)
+  return new Promise((resolve, reject) => {
+    const options = {
+      method: 'POST',
+      headers: { [peerHeader]: signature },
+      ...(ca === null ? {} : { ca }),
+    }
+    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, options)
+    request.on('response', (response) => {
+      const chunks: Buffer[] = []
+      response.on('data', (chunk: Buffer) => chunks.push(chunk))
+      response.on('end', () => {
+        const body = Buffer.concat(chunks).toString()
+        if (response.statusCode !== 200) reject(new Error(`HTTP ${response.statusCode}: ${body}`))
+        else resolve((JSON.parse(body) as { copied: number }).copied)
+      })
+    })
+    request.on('error', reject)
+    request.end()
+  })
 }
 
 function formatBytes(bytes: number): string {

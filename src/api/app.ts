@@ -18,6 +18,7 @@ import { registerImportRoutes } from './routes/imports.js'
 import { registerInfoRoutes } from './routes/info.js'
 import { registerMemberRoutes } from './routes/members.js'
 import { registerMetadefRoutes } from './routes/metadefs.js'
+import { registerPeerRoutes } from './routes/peer.js'
 import { patchMediaTypes } from './wire/patch.js'
 
 declare module 'fastify' {
@@ -46,6 +47,10 @@ export interface ImageApiOptions {
   identityUrl: () => string
   /** The image library hosts sharing the database, with their status. */
   hosts: () => Promise<HostView[]>
+  /** The secret that signs calls between hosts. */
+  peerSecret: () => Promise<string>
+  /** Runs one replication round now; resolves with the number of images copied here. */
+  replicate: () => Promise<number>
   https?: { key: Buffer; cert: Buffer } | null
 }
 
@@ -62,6 +67,8 @@ export function createImageApi(options: ImageApiOptions): FastifyInstance {
   app.addHook('preHandler', async (request) => {
     const path = request.url.split('?')[0] ?? ''
     if (publicPaths.has(path) || path === '/versions/') return
+    // Calls between hosts carry a signature, which their routes check, instead of a token.
+    if (path.startsWith('/internal/')) return
     const token = request.headers['x-auth-token']
     if (typeof token !== 'string' || token === '') {
       throw new ServiceError('UNAUTHORIZED', 'The request you have made requires authentication.')
@@ -86,6 +93,7 @@ export function createImageApi(options: ImageApiOptions): FastifyInstance {
   registerImportRoutes(app, options.imports)
   registerCacheRoutes(app, options.images, options.cache)
   registerMetadefRoutes(app, options.metadefs)
+  registerPeerRoutes(app, options.images, options.peerSecret, options.replicate)
   return app
 }
 

@@ -55,7 +55,7 @@ export class Session {
     /** The image endpoints in the catalog's order; the first is used until it fails. */
     imageEndpoints: readonly string[]
     identityEndpoint: string
-    /** Receives the line that says a request moved to another host. */
+    /** Receives the notice that a request moved to another host. */
     warn: (line: string) => void
   }) {
     this.#http = options.http
@@ -97,7 +97,7 @@ export class Session {
 
   /**
    * Runs `send` and, for a retryable request to the image service, tries the next endpoint
-   * after a connection failure or a 5xx, until one answers or every endpoint failed once.
+   * after a connection failure or a 5xx, until one responds or every endpoint failed once.
    */
   async #withFailover<R extends { url: string; method: string; body?: unknown }, T>(
     request: R & { reopenBody?: () => Readable },

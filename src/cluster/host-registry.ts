@@ -111,7 +111,7 @@ export class HostRegistry {
     await this.#repo.markStopped(this.#self.name, new Date())
   }
 
-  /** Every host the database knows, with its status now. */
+  /** Lists every host recorded in the database, with its status now. */
   async list(): Promise<HostView[]> {
     const now = Date.now()
     return (await this.#repo.list()).map((host) => ({ ...host, status: this.#statusOf(host, now) }))

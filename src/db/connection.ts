@@ -6,6 +6,7 @@ import * as initial from './migrations/0001-initial.js'
 import * as importTasks from './migrations/0003-import-tasks.js'
 import * as imageLocations from './migrations/0004-image-locations.js'
 import * as hosts from './migrations/0005-hosts.js'
+import * as clusterSettings from './migrations/0006-cluster-settings.js'
 import * as metadefs from './migrations/0002-metadefs.js'
 import type { Database } from './schema.js'
 
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '0003-import-tasks': importTasks,
   '0004-image-locations': imageLocations,
   '0005-hosts': hosts,
+  '0006-cluster-settings': clusterSettings,
 }
 
 /** Opens the metadata database named by a `sqlite://` URL (or a bare path). */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Kysely, Selectable } from 'kysely'
 import type { HostRecord, HostRepository, HostStore } from '../cluster/host-registry.js'
 import type { Database, HostsTable } from './schema.js'
@@ -41,6 +42,21 @@ export class SqlHostRepository implements HostRepository {
       .set({ stopped_at: at.toISOString() })
       .where('name', '=', name)
       .execute()
+  }
+
+  /** Returns the secret that signs calls between hosts, creating it on first use. */
+  async clusterSecret(): Promise<string> {
+    await this.#db
+      .insertInto('cluster_settings')
+      .values({ name: 'peer_secret', value: randomBytes(32).toString('hex') })
+      .onConflict((conflict) => conflict.column('name').doNothing())
+      .execute()
+    const row = await this.#db
+      .selectFrom('cluster_settings')
+      .select('value')
+      .where('name', '=', 'peer_secret')
+      .executeTakeFirstOrThrow()
+    return row.value
   }
 
   async list(): Promise<HostRecord[]> {

@@ -183,7 +183,9 @@ export class SqlImageRepository implements ImageRepository {
 
   async addLocation(id: string, location: ImageLocation): Promise<Image | null> {
     return this.#changeLocations(id, (locations) =>
-      locations.some((existing) => existing.store === location.store)
+      locations.some(
+        (existing) => existing.store === location.store && existing.host === location.host,
+      )
         ? locations
         : [...locations, location],
     )
@@ -224,9 +226,11 @@ export class SqlImageRepository implements ImageRepository {
     return result.numUpdatedRows === 0n ? null : this.get(id)
   }
 
-  async removeLocation(id: string, store: string): Promise<Image | null> {
+  async removeLocation(id: string, store: string, host?: string): Promise<Image | null> {
     return this.#changeLocations(id, (locations) =>
-      locations.filter((location) => location.store !== store),
+      locations.filter(
+        (location) => location.store !== store || (host !== undefined && location.host !== host),
+      ),
     )
   }
 
@@ -374,6 +378,16 @@ export class SqlImageRepository implements ImageRepository {
     })
   }
 
+  async listActive(afterId: string | null, limit: number): Promise<Image[]> {
+    let select = this.#db
+      .selectFrom('images')
+      .selectAll()
+      .where('deleted_at', 'is', null)
+      .where('status', '=', 'active')
+    if (afterId !== null) select = select.where('id', '>', afterId)
+    return this.#hydrate(await select.orderBy('id').limit(limit).execute())
+  }
+
   async listInterruptedUploads(
     statuses: ImageStatus[] = ['saving'],
     host: string = this.#hostName,
@@ -401,13 +415,24 @@ export class SqlImageRepository implements ImageRepository {
       .selectFrom('images')
       .select((eb) => [
         eb.fn
+          // The size of an uploading or importing image is its staged data, not stored data.
           .sum<number>(
-            eb.case().when('status', '=', 'uploading').then(0).else(eb.ref('size')).end(),
+            eb
+              .case()
+              .when('status', 'in', ['uploading', 'importing'])
+              .then(0)
+              .else(eb.ref('size'))
+              .end(),
           )
           .as('size_total'),
         eb.fn
           .sum<number>(
-            eb.case().when('status', '=', 'uploading').then(eb.ref('size')).else(0).end(),
+            eb
+              .case()
+              .when('status', 'in', ['uploading', 'importing'])
+              .then(eb.ref('size'))
+              .else(0)
+              .end(),
           )
           .as('stage_total'),
         eb.fn.countAll<number>().as('count_total'),

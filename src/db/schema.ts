@@ -17,6 +17,7 @@ export interface Database {
   tokens: TokensTable
   tasks: TasksTable
   hosts: HostsTable
+  cluster_settings: { name: string; value: string }
 }
 
 export interface HostsTable {

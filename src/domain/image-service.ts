@@ -30,6 +30,7 @@ import type {
   ImageRepository,
   ImageStores,
   ListQuery,
+  ReplicaSource,
   ProjectUsage,
 } from './ports.js'
 import { UploadMeter } from './upload-meter.js'
@@ -85,6 +86,8 @@ export class ImageService {
   readonly #policy: ImagePolicy
   readonly #quotas: Quotas
   readonly #urls: UrlSource | null
+  #replicas: ReplicaSource | null
+  readonly #deleteListeners: ((image: Image) => Promise<void>)[] = []
   readonly #inspector: ContentInspector
   readonly #config: ImageServiceConfig
   readonly #log: Logger
@@ -98,6 +101,8 @@ export class ImageService {
     inspector: ContentInspector
     /** Reads external location URLs; `null` refuses every external location. */
     urls: UrlSource | null
+    /** Copies from other hosts, when images live on hosts' own disks. */
+    replicas?: ReplicaSource | null
     config: ImageServiceConfig
     log: Logger
   }) {
@@ -107,6 +112,7 @@ export class ImageService {
     this.#policy = deps.policy
     this.#quotas = deps.quotas
     this.#urls = deps.urls
+    this.#replicas = deps.replicas ?? null
     this.#inspector = deps.inspector
     this.#config = Object.freeze({ ...deps.config })
     this.#log = deps.log
@@ -173,6 +179,16 @@ export class ImageService {
     return this.#stores
   }
 
+  /** Registers work to do after an image is deleted, such as removing its staged data. */
+  onDelete(listener: (image: Image) => Promise<void>): void {
+    this.#deleteListeners.push(listener)
+  }
+
+  /** Connects the replicas of other hosts, which need this service to be built first. */
+  useReplicas(replicas: ReplicaSource): void {
+    this.#replicas = replicas
+  }
+
   /** Applies JSON-patch operations in order, all or nothing. */
   async update(ctx: AuthContext, id: string, operations: PatchOperation[]): Promise<Image> {
     const image = await this.get(ctx, id)
@@ -186,7 +202,7 @@ export class ImageService {
     if (draft.visibility === 'public' && image.visibility !== 'public') {
       this.#policy.requirePublicize(ctx)
     }
-    const edit = await this.#editLocations(image, locationOperations)
+    const edit = await this.#editLocations(ctx, image, locationOperations)
 
     let updated = await this.#repo.update(draft)
     if (updated !== null && edit !== null) {
@@ -205,14 +221,19 @@ export class ImageService {
     return updated
   }
 
-  async #editLocations(image: Image, operations: PatchOperation[]): Promise<LocationEdit | null> {
+  async #editLocations(
+    ctx: AuthContext,
+    image: Image,
+    operations: PatchOperation[],
+  ): Promise<LocationEdit | null> {
     if (operations.length === 0) return null
     if (!this.#config.editableLocations) {
       throw new ForbiddenError(
         'Image locations are not exposed by this service; an operator can turn on [images] show_multiple_locations.',
       )
     }
-    return editLocations(image, operations, this.#urls, (location) => this.#stores.urlOf(location))
+    const urlOf = (location: ImageLocation) => this.#stores.urlOf(location)
+    return editLocations(image, operations, this.#urls, urlOf, ctx.isAdmin)
   }
 
   #applyOperation(ctx: AuthContext, image: Image, draft: Image, operation: PatchOperation): void {
@@ -258,6 +279,11 @@ export class ImageService {
     const deleted = await this.#repo.delete(id)
     if (deleted === null) throw this.#policy.notFound(id)
     await this.#removeData(deleted)
+    for (const listener of this.#deleteListeners) {
+      await listener(deleted).catch((error: unknown) =>
+        this.#log.error({ imageId: id, err: error }, 'clean-up after delete failed'),
+      )
+    }
     this.#log.info({ imageId: id, projectId: ctx.projectId }, 'image deleted')
   }
 
@@ -268,7 +294,9 @@ export class ImageService {
     }
     this.#stores.writable(storeId)
     const image = await this.get(ctx, id)
-    const location = image.locations.find((candidate) => candidate.store === storeId)
+    const location = image.locations.find(
+      (candidate) => candidate.store === storeId && this.#stores.isReadableHere(candidate),
+    )
     if (location === undefined) {
       throw new NotFoundError(`Image ${id} has no data in store ${storeId}.`)
     }
@@ -283,7 +311,7 @@ export class ImageService {
         `Store ${storeId} holds the only copy of image ${id}; delete the image instead.`,
       )
     }
-    await this.#repo.removeLocation(id, storeId)
+    await this.#repo.removeLocation(id, storeId, location.host)
     await this.#reader.forget(id)
     await this.removeCopy(id, location)
     this.#log.info(
@@ -295,11 +323,14 @@ export class ImageService {
   async #removeData(image: Image): Promise<void> {
     await this.#reader.forget(image.id)
     for (const location of image.locations) await this.removeCopy(image.id, location)
+    if (image.locations.some((location) => !this.#stores.isReadableHere(location))) {
+      await this.#replicas?.forgetRemote(image)
+    }
   }
 
-  /** Deletes one copy of the data; the record no longer points at it. */
+  /** Deletes one copy of the data on this host; the record no longer points at it. */
   async removeCopy(imageId: string, location: ImageLocation): Promise<void> {
-    if (location.key === null) return
+    if (location.key === null || !this.#stores.isReadableHere(location)) return
     try {
       await this.#stores.writable(location.store).delete(location.key)
     } catch (error) {
@@ -404,7 +435,7 @@ export class ImageService {
       osHashAlgo,
       osHashValue,
       virtualSize: inspection?.virtualSize ?? null,
-      locations: [storedLocation(storeId, key)],
+      locations: [this.#stores.locationFor(storeId, key)],
     })
     if (active === null) {
       await store.delete(key)
@@ -421,16 +452,27 @@ export class ImageService {
    * Copies an active image's data into another store, checking its SHA-512 on the way, and
    * adds the location. Throws, with nothing left in the target, when the copy fails.
    */
-  async copyToStore(image: Image, storeId: string, signal?: AbortSignal): Promise<Image> {
+  async copyToStore(
+    image: Image,
+    storeId: string,
+    signal?: AbortSignal,
+    open?: () => Promise<Readable>,
+  ): Promise<Image> {
     const target = this.#stores.writable(storeId)
     if (image.size === null || image.locations.length === 0) {
       throw new ConflictError(`Image ${image.id} has no data to copy.`, 'IMAGE_STATE_CONFLICT')
     }
-    const source = await this.#stores.read(image.locations, { start: 0, end: image.size - 1 })
+    const source =
+      open === undefined
+        ? await this.#stores.read(image.locations, { start: 0, end: image.size - 1 })
+        : await open()
     const check = new DigestCheck(image, this.#inspector.begin(image))
     source.on('error', (error) => check.destroy(error))
     await target.write(image.id, source.pipe(check), signal)
-    const updated = await this.#repo.addLocation(image.id, storedLocation(storeId, image.id))
+    const updated = await this.#repo.addLocation(
+      image.id,
+      this.#stores.locationFor(storeId, image.id),
+    )
     if (updated === null) {
       await target.delete(image.id)
       throw this.#policy.notFound(image.id)
@@ -458,7 +500,10 @@ export class ImageService {
 
     const served = resolveRange(range, image.size)
     try {
-      const stream = await this.#reader.read(image, served)
+      const readable = image.locations.some((location) => this.#stores.isReadableHere(location))
+      const local =
+        readable || this.#replicas === null ? image : await this.#replicas.ensureLocal(image)
+      const stream = await this.#reader.read(local, served)
       return { image, stream, range: served }
     } catch (error) {
       this.#log.error({ imageId: id, err: error }, 'image data unreadable')
@@ -468,6 +513,33 @@ export class ImageService {
         { cause: error },
       )
     }
+  }
+
+  /**
+   * Opens this host's copy of an active image for another host that replicates it; the peer
+   * call is authenticated, so no project policy applies.
+   */
+  async openLocalCopy(id: string): Promise<{ stream: Readable; size: number }> {
+    const image = await this.#repo.get(id)
+    const here = image?.locations.filter((location) => this.#stores.isReadableHere(location))
+    if (image === null || image.status !== 'active' || image.size === null || !here?.length) {
+      throw new NotFoundError(`This host has no copy of image ${id}.`, 'IMAGE_NOT_FOUND')
+    }
+    const stream = await this.#stores.read(here, { start: 0, end: image.size - 1 })
+    return { stream, size: image.size }
+  }
+
+  /** Deletes this host's copies of an image that was deleted elsewhere. */
+  async dropLocalCopies(id: string): Promise<void> {
+    const image = await this.#repo.get(id)
+    if (image !== null) {
+      throw new ConflictError(`Image ${id} still exists; only a deleted image's copies go.`)
+    }
+    for (const store of this.#writableStores()) {
+      await store.removeIncomplete({ key: id })
+      await store.delete(id)
+    }
+    this.#log.info({ imageId: id }, 'copies of a deleted image removed')
   }
 
   /** Hides an active image's data from everyone but admins; the owner or an admin may. */
@@ -688,11 +760,6 @@ function emptyImage(id: string, owner: string, now: Date): Image {
 /** The meter's quota option for a finite allowance; none for unlimited. */
 export function quotaOption(bytes: number | undefined, name: string) {
   return bytes === undefined || bytes === Number.POSITIVE_INFINITY ? {} : { quota: { bytes, name } }
-}
-
-/** A location in one of the service's own stores. */
-export function storedLocation(store: string, key: string): ImageLocation {
-  return { store, key, url: null, metadata: { store } }
 }
 
 /** The ids of the stores that hold the image's data, sorted, as Glance's `stores` field. */

@@ -92,6 +92,8 @@ export interface ImageLocation {
   url: string | null
   /** Free-form metadata that clients may set through the locations API. */
   metadata: Record<string, unknown>
+  /** The host whose own disk holds this copy; absent for a store that every host reaches. */
+  host?: string
 }
 
 export interface ImageMember {

@@ -1,4 +1,4 @@
-import { ConflictError, ForbiddenError, InvalidInputError } from './errors.js'
+import { ConflictError, ForbiddenError, InvalidInputError, ServiceError } from './errors.js'
 import type { Image, ImageLocation } from './image.js'
 import type { PatchOperation } from './image-service.js'
 import type { ImageHashes } from './ports.js'
@@ -26,6 +26,9 @@ export interface LocationEdit {
   removed: ImageLocation[]
 }
 
+/** Locations an image may have, as Glance's default image_location_quota. */
+const maxLocations = 10
+
 const hashLengths: Record<string, number> = {
   md5: 32,
   sha1: 40,
@@ -45,6 +48,7 @@ export async function editLocations(
   operations: PatchOperation[],
   urls: UrlSource | null,
   urlOf: (location: ImageLocation) => string,
+  isAdmin: boolean,
 ): Promise<LocationEdit> {
   const edit: LocationEdit = {
     locations: image.locations.map((location) => ({ ...location })),
@@ -70,8 +74,14 @@ export async function editLocations(
       }
       await replaceLocations(image, edit, operation.value, urls, urlOf)
     } else {
-      removeLocation(edit, index)
+      removeLocation(edit, index, isAdmin)
     }
+  }
+  if (edit.locations.length > maxLocations) {
+    throw new ServiceError(
+      'QUOTA_EXCEEDED',
+      `An image may have at most ${maxLocations} locations; remove one before adding another.`,
+    )
   }
   return edit
 }
@@ -100,17 +110,33 @@ async function addLocation(
     throw new InvalidInputError(`Location index ${index} is outside 0-${edit.locations.length}.`)
   }
 
-  const known = edit.activation ?? (image.status === 'active' ? hashesOf(image) : null)
+  const known =
+    edit.activation !== null
+      ? hashesOf(edit.activation)
+      : image.status === 'active'
+        ? hashesOf(image)
+        : null
+  if (known !== null && validation === null) {
+    throw new InvalidInputError(
+      `Image ${image.id} has a checksum, so a new location needs validation_data with the same checksum and os_hash_value.`,
+    )
+  }
   if (known !== null && validation !== null) checkMatch(image.id, known, validation)
   // A mismatch with known hashes is a conflict (409), so it is checked before the length (400).
   if (validation !== null) checkHashLength(validation)
+  const size = await urls!.size(url)
+  if (size === null) {
+    throw new InvalidInputError(
+      `The server of ${url} did not report the data size (Content-Length); use a server that does.`,
+    )
+  }
+  const expected = edit.activation?.size ?? image.size
+  if (expected !== null && size !== expected) {
+    throw new InvalidInputError(
+      `The data at ${url} is ${size} bytes, but the image has ${expected}; a location must hold the same data.`,
+    )
+  }
   if (image.status === 'queued' && edit.activation === null) {
-    const size = await urls!.size(url)
-    if (size === null) {
-      throw new InvalidInputError(
-        `The server of ${url} did not report the data size (Content-Length); use a server that does.`,
-      )
-    }
     edit.activation = { size, ...(validation ?? noHashes) }
   } else if (validation !== null && image.checksum === null && image.osHashValue === null) {
     edit.hashes = validation
@@ -147,7 +173,7 @@ async function replaceLocations(
   })
 }
 
-function removeLocation(edit: LocationEdit, index: string | undefined): void {
+function removeLocation(edit: LocationEdit, index: string | undefined, isAdmin: boolean): void {
   const at = Number(index)
   if (index === undefined || !Number.isInteger(at) || at < 0 || at >= edit.locations.length) {
     throw new InvalidInputError(
@@ -157,6 +183,11 @@ function removeLocation(edit: LocationEdit, index: string | undefined): void {
   if (edit.locations.length === 1) {
     throw new ForbiddenError(
       'Cannot remove the last location of an image; delete or deactivate the image instead.',
+    )
+  }
+  if (edit.locations[at]!.key !== null && !isAdmin) {
+    throw new ForbiddenError(
+      'Only an admin may remove a copy that this service stores; use DELETE /v2/stores/{store}/{image}.',
     )
   }
   edit.removed.push(...edit.locations.splice(at, 1))
@@ -242,9 +273,14 @@ function checkUrl(url: string, urls: UrlSource | null): void {
 
 const noHashes: ValidationData = { checksum: null, osHashAlgo: null, osHashValue: null }
 
-function hashesOf(image: Image): ValidationData | null {
-  if (image.checksum === null && image.osHashValue === null) return null
-  return { checksum: image.checksum, osHashAlgo: image.osHashAlgo, osHashValue: image.osHashValue }
+/** The known hashes, or `null` when neither the checksum nor the secure hash is set. */
+function hashesOf(source: ValidationData): ValidationData | null {
+  if (source.checksum === null && source.osHashValue === null) return null
+  return {
+    checksum: source.checksum,
+    osHashAlgo: source.osHashAlgo,
+    osHashValue: source.osHashValue,
+  }
 }
 
 function checkMatch(id: string, known: ValidationData, provided: ValidationData): void {

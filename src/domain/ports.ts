@@ -147,7 +147,8 @@ export interface ImageRepository {
   activate(id: string, data: ImageDataInfo): Promise<Image | null>
 
   /**
-   * Appends a location unless the image already has one in that store; one transaction.
+   * Appends a location unless the image already has one in that store (on that host, for a
+   * local store); one transaction.
    * Returns the updated image, or `null` when the image is gone.
    */
   addLocation(id: string, location: ImageLocation): Promise<Image | null>
@@ -164,8 +165,11 @@ export interface ImageRepository {
     hashes: ImageHashes | null,
   ): Promise<Image | null>
 
-  /** Removes the image's location in `store`. Returns the updated image, or `null` if gone. */
-  removeLocation(id: string, store: string): Promise<Image | null>
+  /**
+   * Removes the image's location in `store`, only the copy of `host` when given. Returns the
+   * updated image, or `null` if gone.
+   */
+  removeLocation(id: string, store: string, host?: string): Promise<Image | null>
 
   /**
    * Sets (or, for `null`, removes) properties without touching the others, in one transaction;
@@ -190,6 +194,9 @@ export interface ImageRepository {
 
   /** Marks the image deleted and returns its last state, or `null` if it was already gone. */
   delete(id: string): Promise<Image | null>
+
+  /** Lists active images in id order, `limit` at a time after `afterId`; for replication. */
+  listActive(afterId: string | null, limit: number): Promise<Image[]>
 
   /**
    * Lists images left in these states (`saving` by default) by `host`, this process's own host
@@ -293,11 +300,15 @@ export interface StoreInfo {
   weight: number
   isDefault: boolean
   readOnly: boolean
+  /** On this host's own disk: other hosts cannot read it and copy its data from this host. */
+  local: boolean
 }
 
 /** The configured stores, by id; the image service writes to them and reads across them. */
 export interface ImageStores {
   readonly defaultId: string
+  /** This host's name, which locations in local stores carry. */
+  readonly hostName: string
   list(): StoreInfo[]
   /** The writable store with this id; throws a 400 naming the available stores otherwise. */
   writable(id: string): BlobStore
@@ -308,6 +319,18 @@ export interface ImageStores {
   read(locations: readonly ImageLocation[], range: ByteRange): Promise<Readable>
   /** The URL that the locations API shows for a location. */
   urlOf(location: ImageLocation): string
+  /** The location of a blob that this host wrote to one of its stores. */
+  locationFor(storeId: string, key: string): ImageLocation
+  /** Whether this host can read the location: it is not on another host's own disk. */
+  isReadableHere(location: ImageLocation): boolean
+}
+
+/** Copies of image data on other hosts' own disks, for libraries without a shared store. */
+export interface ReplicaSource {
+  /** Copies the image's data from a host that has it into a local store here. */
+  ensureLocal(image: Image, signal?: AbortSignal): Promise<Image>
+  /** Asks the other hosts to delete their copies of a deleted image; failures are logged. */
+  forgetRemote(image: Image): Promise<void>
 }
 
 /** Reads image data for downloads; the cache implements it in front of the stores. */

@@ -14,8 +14,9 @@ export const unlimited = -1
 /**
  * Checks requests against the owning project's quotas before any data moves. For an upload of
  * unknown size it returns the bytes the project may still bring, so that the stream stops there.
- * NOTE: two concurrent uploads may each pass the check and together go past a limit by at most
- * the size of one of them; the next request is rejected.
+ * NOTE: nothing reserves bytes, so concurrent uploads each check against the same usage and
+ * together may pass image_size_total by up to their combined size; image_count_uploading bounds
+ * how many run at once.
  */
 export class Quotas {
   readonly #repo: ImageRepository

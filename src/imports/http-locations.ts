@@ -2,7 +2,8 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import type { UrlSource } from '../domain/location-editor.js'
 import type { ByteRange } from '../domain/ports.js'
 import type { UrlReader } from '../store/store-set.js'
-import type { WebFetcher } from './web-fetch.js'
+import { InvalidInputError, ServiceError } from '../domain/errors.js'
+import { redactUrl, type WebFetcher } from './web-fetch.js'
 
 /** The store id that locations at external http and https URLs carry. */
 export const httpStoreId = 'http'
@@ -23,8 +24,15 @@ export class HttpLocations implements UrlReader, UrlSource {
     this.#fetcher.check(url)
   }
 
-  size(url: string): Promise<number | null> {
-    return this.#fetcher.size(url)
+  async size(url: string): Promise<number | null> {
+    try {
+      return await this.#fetcher.size(url)
+    } catch (error) {
+      if (error instanceof ServiceError) throw error
+      throw new InvalidInputError(
+        `Cannot read the size of ${redactUrl(url)}: ${(error as Error).message}`,
+      )
+    }
   }
 
   /**

@@ -65,6 +65,7 @@ interface ImportPlan {
 
 /** Properties through which Glance reports an import's progress on the image. */
 const importingProperty = 'os_glance_importing_to_stores'
+const importLockProperty = 'os_glance_import_task'
 const taskListLimit = 1000
 const failedProperty = 'os_glance_failed_import'
 
@@ -86,6 +87,11 @@ export class ImportService {
 
   constructor(deps: ImportServiceDeps) {
     this.#deps = deps
+    deps.images.onDelete(async (image) => {
+      if (image.status === 'uploading' || image.status === 'importing') {
+        await deps.staging.delete(image.id)
+      }
+    })
     this.#methods = deps.methods.filter((method) => method !== 'web-download' || deps.web !== null)
   }
 
@@ -177,28 +183,35 @@ export class ImportService {
   }
 
   /** The status change or lock that keeps a second import of the image out. */
+  /**
+   * Takes the image's import lock, which every import holds until it ends, so that a copy
+   * cannot start while an import still copies to its other stores. glance-direct and
+   * web-download also move the image to `importing`.
+   */
   async #enter(image: Image, plan: ImportPlan, task: ImportTask): Promise<void> {
     const { repo } = this.#deps
-    if (plan.method === 'copy-image') {
-      if (image.status !== 'active') {
-        throw new ConflictError(
-          `Image ${image.id} is ${image.status}; copy-image needs an active image.`,
-          'IMAGE_STATE_CONFLICT',
-        )
-      }
-      if (!(await repo.lockImport(image.id, task.id))) {
-        throw new ConflictError(
-          `Image ${image.id} has an import running; wait for it to finish.`,
-          'IMAGE_STATE_CONFLICT',
-        )
-      }
-      return
+    if (plan.method === 'copy-image' && image.status !== 'active') {
+      throw new ConflictError(
+        `Image ${image.id} is ${image.status}; copy-image needs an active image.`,
+        'IMAGE_STATE_CONFLICT',
+      )
     }
-    if (image.diskFormat === null || image.containerFormat === null) {
+    if (
+      plan.method !== 'copy-image' &&
+      (image.diskFormat === null || image.containerFormat === null)
+    ) {
       throw new InvalidInputError('Set disk_format and container_format before importing.')
     }
+    if (!(await this.#lock(image, task))) {
+      throw new ConflictError(
+        `Image ${image.id} has an import running; wait for it to finish.`,
+        'IMAGE_STATE_CONFLICT',
+      )
+    }
+    if (plan.method === 'copy-image') return
     const from = plan.method === 'glance-direct' ? 'uploading' : 'queued'
     if ((await repo.transition(image.id, [from], 'importing')) === null) {
+      await repo.unlockImport(image.id, task.id)
       const needs = from === 'uploading' ? 'staged data (status uploading)' : 'a queued image'
       throw new ConflictError(
         `Image ${image.id} is ${image.status}; ${plan.method} needs ${needs}.`,
@@ -207,17 +220,37 @@ export class ImportService {
     }
   }
 
+  /** Takes the import lock, first releasing one that a finished or lost task left behind. */
+  async #lock(image: Image, task: ImportTask): Promise<boolean> {
+    const { repo, tasks, log } = this.#deps
+    if (await repo.lockImport(image.id, task.id)) return true
+    const holder = (await repo.get(image.id))?.properties[importLockProperty]
+    if (holder === undefined) return repo.lockImport(image.id, task.id)
+    const holding = await tasks.get(holder)
+    if (holding !== null && (holding.status === 'processing' || holding.status === 'pending')) {
+      return false
+    }
+    log.warn({ imageId: image.id }, 'released an import lock that a finished task left')
+    await repo.unlockImport(image.id, holder)
+    return repo.lockImport(image.id, task.id)
+  }
+
   async #leave(image: Image, plan: ImportPlan, task: ImportTask): Promise<void> {
     const { repo } = this.#deps
-    if (plan.method === 'copy-image') await repo.unlockImport(image.id, task.id)
-    else {
+    if (plan.method !== 'copy-image') {
       const back = plan.method === 'glance-direct' ? 'uploading' : 'queued'
       await repo.transition(image.id, ['importing'], back)
     }
+    await repo.unlockImport(image.id, task.id)
   }
 
+  /** Lists an image's import tasks, whose input may hold URLs: for its owner and admins. */
   async tasksOf(ctx: AuthContext, id: string): Promise<ImportTask[]> {
-    await this.#deps.images.get(ctx, id)
+    const { images } = this.#deps
+    const image = await images.get(ctx, id)
+    if (!ctx.isAdmin && !images.policy.isOwner(ctx, image)) {
+      throw new ForbiddenError(`Only the owner of image ${id} may read its import tasks.`)
+    }
     return this.#deps.tasks.listForImage(id)
   }
 
@@ -289,8 +322,8 @@ export class ImportService {
       if (image !== null) await this.#undo(image, plan, task)
       await tasks.finish(task.id, 'failure', message, null)
     }
-    if (plan.method === 'copy-image') await repo.unlockImport(task.imageId, task.id)
-    else await staging.delete(task.imageId)
+    await repo.unlockImport(task.imageId, task.id)
+    if (plan.method !== 'copy-image') await staging.delete(task.imageId)
   }
 
   /** Brings the data in through the first store that takes it; the image becomes active. */
@@ -352,9 +385,11 @@ export class ImportService {
     const current = (await repo.get(image.id)) ?? image
     if (plan.method === 'copy-image') {
       if (!plan.allMustSucceed) return
+      // The import lock kept other imports out, so the targets that gained a copy since the
+      // task began gained it from this task.
       const before = new Set(task.input.stores_before as string[] | undefined)
       for (const location of current.locations) {
-        if (before.has(location.store)) continue
+        if (before.has(location.store) || !plan.stores.includes(location.store)) continue
         await repo.removeLocation(image.id, location.store)
         await images.removeCopy(image.id, location)
       }
@@ -426,6 +461,9 @@ export class ImportService {
         throw new ConflictError(`Image ${image.id} is already in store ${id}.`)
       }
     }
+    if (targets.length === 0 && Array.isArray(listed)) {
+      throw new InvalidInputError('stores is empty; name at least one store or use all_stores.')
+    }
     if (targets.length === 0) {
       throw new ConflictError(`Image ${image.id} is already in every store.`)
     }
@@ -480,7 +518,7 @@ export class ImportService {
       if (!resumable) {
         await tasks.finish(task.id, 'failure', `The import was interrupted by ${cause}.`, null)
         if (image !== null) await this.#undo(image, plan, task)
-        if (plan.method === 'copy-image') await repo.unlockImport(task.imageId, task.id)
+        await repo.unlockImport(task.imageId, task.id)
         continue
       }
       resumed.add(task.imageId)

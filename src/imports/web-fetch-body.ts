@@ -24,6 +24,7 @@ export class ResponseBody extends Readable {
   #received = 0
   #reading = false
   #released = false
+  #ended = false
   #idleTimer: NodeJS.Timeout | undefined
 
   constructor(response: IncomingMessage, limits: BodyLimits) {
@@ -32,6 +33,17 @@ export class ResponseBody extends Readable {
     this.#limits = limits
     response.on('error', (error) => this.destroy(networkError(limits.url, error)))
     response.on('end', () => this.#finish())
+    // A connection that closes without an end, such as after a server sent more than its
+    // Content-Length, reports no error on the response; without this the idle timer decides.
+    const onClose = () => {
+      if (!this.#ended && !this.destroyed) {
+        const closed = new Error(`connection closed after ${this.#received} bytes`)
+        this.destroy(networkError(limits.url, closed))
+      }
+    }
+    response.on('close', onClose)
+    // The connection may have closed before this stream existed.
+    if (response.destroyed) process.nextTick(onClose)
   }
 
   override _read(): void {
@@ -74,6 +86,7 @@ export class ResponseBody extends Readable {
   }
 
   #finish(): void {
+    this.#ended = true
     clearTimeout(this.#idleTimer)
     const { url, expectedBytes } = this.#limits
     if (expectedBytes !== null && this.#received !== expectedBytes) {

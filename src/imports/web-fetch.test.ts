@@ -189,6 +189,10 @@ function routeMain(request: IncomingMessage, response: ServerResponse): void {
       response.writeHead(200, { 'content-length': 100 })
       response.write(Buffer.alloc(10), () => response.socket?.destroy())
       return
+    case '/overlong':
+      // More bytes than the Content-Length, written past Node's own framing.
+      response.socket?.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n' + 'x'.repeat(900))
+      return
   }
   routeRanges(path, request, response)
 }
@@ -404,6 +408,11 @@ describe('WebFetcher.check', () => {
       ['http://[::ffff:169.254.169.254]/', /link-local range 169\.254\.0\.0\/16/],
       ['http://[::ffff:10.0.0.5]/', /private range 10\.0\.0\.0\/8/],
       ['http://[64:ff9b::a9fe:a9fe]/', /link-local range 169\.254\.0\.0\/16/],
+      ['http://[2002:7f00:1::]/', /tunnel range 2002::\/16/],
+      ['http://[2001::1]/', /tunnel range 2001::\/32/],
+      ['http://[::ffff:0:7f00:1]/', /reserved range ::ffff:0:0:0\/96/],
+      ['http://192.0.2.1/', /documentation range 192\.0\.2\.0\/24/],
+      ['http://203.0.113.10/', /documentation/],
     ]
     for (const [url, pattern] of cases) {
       const error = catchError(() => fetcher.check(url))
@@ -416,12 +425,12 @@ describe('WebFetcher.check', () => {
   it('accepts public literal addresses', () => {
     const fetcher = new WebFetcher(testConfig)
     const urls = [
-      'http://203.0.113.10/',
+      'http://93.184.216.34/',
       'http://172.32.0.1/',
       'http://100.128.0.1/',
       'http://169.253.255.255/',
-      'http://[2001:db8::1]/',
-      'http://[::ffff:203.0.113.10]/',
+      'http://[2606:4700::1111]/',
+      'http://[::ffff:93.184.216.34]/',
     ]
     for (const url of urls) assert.doesNotThrow(() => fetcher.check(url), url)
   })
@@ -523,7 +532,7 @@ describe('WebFetcher.open', () => {
       'loopback6.test': ['::1'],
       'mapped-metadata.test': ['::ffff:169.254.169.254'],
       'mapped-loopback.test': ['::ffff:7f00:1'],
-      'mixed.test': ['203.0.113.10', '10.0.0.5'],
+      'mixed.test': ['93.184.216.34', '10.0.0.5'],
     }
     const { lookup, calls } = lookupTable(table)
     const fetcher = new WebFetcher(testConfig, { lookup })
@@ -687,6 +696,22 @@ describe('WebFetcher.open', () => {
     const error = await rejection(readAll(result.stream))
     assertFetchError(error, 'network')
     assert.match(error.message, /closed before the response was complete/)
+  })
+
+  it('fails at once on a body longer than its Content-Length', async () => {
+    const started = Date.now()
+    const result = await mainFetcher().open(`${main.origin}/overlong`)
+    const outcome = await readAll(result.stream).then(
+      (body) => body.length,
+      (error: unknown) => error,
+    )
+    // Either the ten announced bytes arrive, or a network error does, but never a stall.
+    if (typeof outcome === 'number') assert.equal(outcome, 10)
+    else assertFetchError(outcome, 'network')
+    assert.ok(
+      Date.now() - started < testConfig.idleTimeoutMs,
+      'the fetch waited for the idle timeout',
+    )
   })
 
   it('requests a byte range', async () => {

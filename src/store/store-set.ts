@@ -4,6 +4,17 @@ import { InvalidInputError, ServiceError } from '../domain/errors.js'
 import type { ImageLocation } from '../domain/image.js'
 import type { BlobStore, ByteRange, ImageStores, StoreInfo } from '../domain/ports.js'
 
+/** The image's data lives only on other hosts' own disks; a peer must send a copy. */
+export class NoCopyHere extends ServiceError {
+  constructor(hostName: string) {
+    super(
+      'STORE_UNAVAILABLE',
+      `No copy of the image data is on host ${hostName} or in a shared store; its copies are on other hosts.`,
+    )
+    this.name = 'NoCopyHere'
+  }
+}
+
 /** One configured store and how to name its data in a URL. */
 export interface StoreEntry {
   info: StoreInfo
@@ -24,11 +35,13 @@ export interface UrlReader {
  */
 export class StoreSet implements ImageStores {
   readonly defaultId: string
+  readonly hostName: string
   readonly #entries: Map<string, StoreEntry>
   readonly #urls: UrlReader | null
   readonly #log: Logger
 
-  constructor(entries: StoreEntry[], urls: UrlReader | null, log: Logger) {
+  constructor(entries: StoreEntry[], urls: UrlReader | null, hostName: string, log: Logger) {
+    this.hostName = hostName
     const defaults = entries.filter((entry) => entry.info.isDefault)
     if (defaults.length !== 1) {
       throw new TypeError(`exactly one store must be the default, got ${defaults.length}`)
@@ -64,9 +77,26 @@ export class StoreSet implements ImageStores {
       .map((entry) => entry.store)
   }
 
+  locationFor(storeId: string, key: string): ImageLocation {
+    const local = this.#entries.get(storeId)?.info.local === true
+    return {
+      store: storeId,
+      key,
+      url: null,
+      metadata: { store: storeId },
+      ...(local ? { host: this.hostName } : {}),
+    }
+  }
+
+  isReadableHere(location: ImageLocation): boolean {
+    return location.host === undefined || location.host === this.hostName
+  }
+
   async read(locations: readonly ImageLocation[], range: ByteRange): Promise<Readable> {
+    const readable = locations.filter((location) => this.isReadableHere(location))
+    if (readable.length === 0) throw new NoCopyHere(this.hostName)
     let lastError: unknown = new ServiceError('STORE_UNAVAILABLE', 'The image has no data.')
-    for (const location of this.#byWeight(locations)) {
+    for (const location of this.#byWeight(readable)) {
       try {
         return await this.#open(location, range)
       } catch (error) {

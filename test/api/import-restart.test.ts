@@ -52,8 +52,15 @@ describe('an import interrupted by SIGKILL', () => {
       body: { method: { name: 'web-download', uri } },
     })
     assert.equal(started.status, 202, started.text())
-    await waitForImage(api, image.id, (current) => current.status === 'importing')
+    const importing = await waitForImage(api, image.id, (current) => current.status === 'importing')
     while (stalled === null) await sleep(20)
+    // The import lock keeps a copy-image out while this import runs.
+    const task = (await api('GET', `/v2/images/${image.id}/tasks`)).json().tasks[0]
+    assert.equal(importing.os_glance_import_task, task.id)
+    const copy = await api('POST', `/v2/images/${image.id}/import`, {
+      body: { method: { name: 'copy-image' }, all_stores: true },
+    })
+    assert.equal(copy.status, 409, copy.text())
 
     process.kill(server.pid, 'SIGKILL')
     await server.kill()
@@ -65,6 +72,7 @@ describe('an import interrupted by SIGKILL', () => {
     assert.equal(done.size, payload.length)
     assert.equal(done.os_hash_value, hexDigest('sha512', payload))
     assert.equal(done.os_glance_importing_to_stores, '')
+    assert.equal(done.os_glance_import_task, undefined)
     assert.equal(requestCount, 2)
     const tasks = (await newApi('GET', `/v2/images/${image.id}/tasks`)).json().tasks
     assert.deepEqual(

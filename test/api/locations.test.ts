@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { imageClient, issueToken } from '../helpers/client.js'
-import { startServer, type RunningServer } from '../helpers/server.js'
+import { createTenant, startServer, type RunningServer } from '../helpers/server.js'
 import {
   createActiveImage,
   createImage,
@@ -27,6 +27,10 @@ const requests: string[] = []
 function serveRemoteData(): Promise<Server> {
   const http = createServer((request, response) => {
     requests.push(`${request.method} ${request.url}`)
+    if (request.url?.startsWith('/missing')) {
+      response.writeHead(404).end()
+      return
+    }
     const range = /^bytes=(\d+)-(\d+)$/.exec(request.headers.range ?? '')
     if (range !== null) {
       const [start, end] = [Number(range[1]), Number(range[2])]
@@ -189,6 +193,95 @@ describe('image locations, when an operator shows them', () => {
     const refused = await patch(image.id, [{ op: 'add', path: '/locations/-', value: other }])
     assert.equal(refused.status, 409, refused.text())
     assert.equal((await getImage(api, image.id)).locations.length, 2)
+  })
+})
+
+describe('image locations and tenants', () => {
+  let member: ImageClient
+  let memberToken: string
+
+  before(async () => {
+    memberToken = await issueToken(server, await createTenant(server, 'locations-member'))
+    member = imageClient(server, memberToken)
+  })
+
+  function memberPatch(id: string, operations: unknown[]) {
+    return member('PATCH', `/v2/images/${id}`, {
+      headers: { 'content-type': patchType },
+      body: operations,
+    })
+  }
+
+  it('shows locations to the owner and admins only', async () => {
+    const image = await createActiveImage(server, token, randomBytes(100), {
+      visibility: 'public',
+    })
+    const seen = await getImage(member, image.id)
+    assert.equal(seen.locations, undefined)
+    assert.equal(seen.direct_url, undefined)
+  })
+
+  it('keeps an owner from swapping the data of an active image', async () => {
+    const image = await createActiveImage(server, memberToken, randomBytes(1000))
+    const other = { url: remoteUrl, metadata: {} }
+    const unvouched = await memberPatch(image.id, [
+      { op: 'add', path: '/locations/-', value: other },
+    ])
+    assert.equal(unvouched.status, 400, unvouched.text())
+    assert.match(unvouched.text(), /needs validation_data/)
+
+    const vouched = {
+      ...other,
+      validation_data: {
+        checksum: image.checksum,
+        os_hash_algo: 'sha512',
+        os_hash_value: image.os_hash_value,
+      },
+    }
+    const wrongSize = await memberPatch(image.id, [
+      { op: 'add', path: '/locations/-', value: vouched },
+    ])
+    assert.equal(wrongSize.status, 400, wrongSize.text())
+    assert.match(wrongSize.text(), /is 100000 bytes, but the image has 1000/)
+    assert.equal((await getImage(member, image.id)).locations.length, 1)
+  })
+
+  it('lets only admins remove a stored copy through the locations API', async () => {
+    const image = await createActiveImage(server, memberToken, remoteData)
+    const same = {
+      url: remoteUrl,
+      metadata: {},
+      validation_data: {
+        checksum: image.checksum,
+        os_hash_algo: 'sha512',
+        os_hash_value: image.os_hash_value,
+      },
+    }
+    const added = await memberPatch(image.id, [{ op: 'add', path: '/locations/-', value: same }])
+    assert.equal(added.status, 200, added.text())
+    const byMember = await memberPatch(image.id, [{ op: 'remove', path: '/locations/0' }])
+    assert.equal(byMember.status, 403, byMember.text())
+    const byAdmin = await patch(image.id, [{ op: 'remove', path: '/locations/0' }])
+    assert.equal(byAdmin.status, 200, byAdmin.text())
+    const download = await member('GET', `/v2/images/${image.id}/file`)
+    assert.equal(hexDigest('sha256', download.body), hexDigest('sha256', remoteData))
+  })
+
+  it('reports a URL that fails with 400 and caps the count at 10', async () => {
+    const image = await createImage(api, { disk_format: 'raw', container_format: 'bare' })
+    const missing = { url: `http://127.0.0.1:${new URL(remoteUrl).port}/missing`, metadata: {} }
+    const failed = await patch(image.id, [{ op: 'add', path: '/locations/-', value: missing }])
+    assert.equal(failed.status, 400, failed.text())
+    assert.match(failed.text(), /404/)
+
+    const many = Array.from({ length: 11 }, (_, i) => ({
+      op: 'add',
+      path: '/locations/-',
+      value: { url: `${remoteUrl}#${i}`, metadata: {} },
+    }))
+    const capped = await patch(image.id, many)
+    assert.equal(capped.status, 413, capped.text())
+    assert.equal((await getImage(api, image.id)).status, 'queued')
   })
 })
 

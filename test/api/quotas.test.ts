@@ -6,7 +6,7 @@ import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { imageClient, issueToken } from '../helpers/client.js'
 import { createTenant, startServer, type RunningServer } from '../helpers/server.js'
-import { createImage, getImage, uploadData, type ImageClient } from './fixtures.js'
+import { createImage, getImage, uploadData, waitForImage, type ImageClient } from './fixtures.js'
 
 let server: RunningServer
 
@@ -105,6 +105,39 @@ describe('project quotas', () => {
     assert.equal(staged.status, 204, staged.text())
     const usage = (await api('GET', '/v2/info/usage')).json().usage
     assert.deepEqual([usage.image_stage_total.usage, usage.image_count_uploading.usage], [2500, 1])
+  })
+
+  it('counts staged bytes once when they are imported', async () => {
+    const { token, api } = await freshProject('quota-import')
+    const stored = await newRawImage(api)
+    assert.equal((await uploadData(server, token, stored.id, randomBytes(6000))).status, 204)
+    const image = await newRawImage(api)
+    const staged = await api('PUT', `/v2/images/${image.id}/stage`, {
+      headers: { 'content-type': 'application/octet-stream' },
+      body: randomBytes(2500),
+    })
+    assert.equal(staged.status, 204, staged.text())
+    const started = await api('POST', `/v2/images/${image.id}/import`, {
+      body: { method: { name: 'glance-direct' } },
+    })
+    assert.equal(started.status, 202, started.text())
+    const done = await waitForImage(api, image.id, (current) => current.status !== 'importing')
+    const tasks = (await api('GET', `/v2/images/${image.id}/tasks`)).json().tasks
+    assert.equal(done.status, 'active', JSON.stringify(tasks))
+    const usage = (await api('GET', '/v2/info/usage')).json().usage
+    assert.deepEqual([usage.image_size_total.usage, usage.image_stage_total.usage], [8500, 0])
+  })
+
+  it('frees staged bytes when the image is deleted', async () => {
+    const { api } = await freshProject('quota-delete')
+    const image = await newRawImage(api)
+    await api('PUT', `/v2/images/${image.id}/stage`, {
+      headers: { 'content-type': 'application/octet-stream' },
+      body: randomBytes(2000),
+    })
+    assert.equal((await api('DELETE', `/v2/images/${image.id}`)).status, 204)
+    const staging = await readdir(join(server.dataDir, 'staging'))
+    assert.equal(staging.includes(image.id), false)
   })
 
   it('allows one upload at a time with image_count_uploading = 1', async () => {

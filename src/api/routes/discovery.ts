@@ -1,12 +1,25 @@
 import type { FastifyInstance } from 'fastify'
-import { imageSchema, imagesSchema, memberSchema, membersSchema } from '../wire/schemas.js'
+import {
+  imageSchema,
+  imagesSchema,
+  memberSchema,
+  membersSchema,
+  taskSchema,
+  tasksSchema,
+} from '../wire/schemas.js'
 
 /** The versions Glance advertises; the newest we implement is CURRENT, the rest SUPPORTED. */
 const versions = [
   ['v2.17', 'CURRENT'],
   ['v2.16', 'SUPPORTED'],
   ['v2.15', 'SUPPORTED'],
+  ['v2.14', 'SUPPORTED'],
+  ['v2.13', 'SUPPORTED'],
+  ['v2.12', 'SUPPORTED'],
+  ['v2.11', 'SUPPORTED'],
+  ['v2.10', 'SUPPORTED'],
   ['v2.9', 'SUPPORTED'],
+  ['v2.8', 'SUPPORTED'],
   ['v2.7', 'SUPPORTED'],
   ['v2.6', 'SUPPORTED'],
   ['v2.5', 'SUPPORTED'],
@@ -43,5 +56,7 @@ export function registerDiscoveryRoutes(app: FastifyInstance, baseUrl: () => str
   app.get('/v2/schemas/image', async () => imageSchema)
   app.get('/v2/schemas/images', async () => imagesSchema)
   app.get('/v2/schemas/member', async () => memberSchema)
+  app.get('/v2/schemas/task', async () => taskSchema)
+  app.get('/v2/schemas/tasks', async () => tasksSchema)
   app.get('/v2/schemas/members', async () => membersSchema)
 }

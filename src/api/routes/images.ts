@@ -3,7 +3,7 @@ import { InvalidInputError, ServiceError } from '../../domain/errors.js'
 import type { ImageService } from '../../domain/image-service.js'
 import type { Image } from '../../domain/image.js'
 import type { AuthContext, ListQuery } from '../../domain/ports.js'
-import { imageToWire, type LocationView } from '../wire/image.js'
+import { hiddenLocations, imageToWire, type LocationView } from '../wire/image.js'
 import { parseListQuery, type QueryValues } from '../wire/list-query.js'
 import { parsePatch, patchMediaTypes, unsupportedPatchType } from '../wire/patch.js'
 import { parseRange } from '../wire/range.js'
@@ -93,13 +93,19 @@ function mediaType(request: FastifyRequest): string | undefined {
 
 class ImageHandlers {
   readonly #images: ImageService
-  readonly #toWire: (image: Image) => Record<string, unknown>
+  readonly #view: LocationView
   readonly #importMethods: string
 
   constructor(images: ImageService, view: LocationView, importMethods: readonly string[]) {
     this.#images = images
-    this.#toWire = (image) => imageToWire(image, view)
+    this.#view = view
     this.#importMethods = importMethods.join(',')
+  }
+
+  /** The wire image; locations, which name server paths, only for its owner and admins. */
+  #toWire(image: Image, ctx: AuthContext): Record<string, unknown> {
+    const mayLocate = ctx.isAdmin || this.#images.policy.isOwner(ctx, image)
+    return imageToWire(image, mayLocate ? this.#view : hiddenLocations)
   }
 
   async create(request: FastifyRequest, reply: FastifyReply) {
@@ -107,14 +113,15 @@ class ImageHandlers {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new InvalidInputError('The request body must be a JSON object of image attributes.')
     }
-    const image = await this.#images.create(authOf(request), body as Record<string, unknown>)
+    const ctx = authOf(request)
+    const image = await this.#images.create(ctx, body as Record<string, unknown>)
     // Glance names the import methods on every create, so clients need no discovery call.
     reply
       .status(201)
       .header('location', `/v2/images/${image.id}`)
       .header('openstack-image-import-methods', this.#importMethods)
       .header('openstack-image-store-ids', this.#storeIds())
-    return this.#toWire(image)
+    return this.#toWire(image, ctx)
   }
 
   #storeIds(): string {
@@ -144,7 +151,7 @@ class ImageHandlers {
     const page = found.slice(0, parsed.limit)
 
     const body: Record<string, unknown> = {
-      images: page.map(this.#toWire),
+      images: page.map((image) => this.#toWire(image, ctx)),
       first: pageLink(request.query as QueryValues, null),
       schema: '/v2/schemas/images',
     }
@@ -166,7 +173,8 @@ class ImageHandlers {
   }
 
   async show(request: FastifyRequest<IdParams>, _reply: FastifyReply) {
-    return this.#toWire(await this.#images.get(authOf(request), request.params.id))
+    const ctx = authOf(request)
+    return this.#toWire(await this.#images.get(ctx, request.params.id), ctx)
   }
 
   async update(request: FastifyRequest<IdParams>, _reply: FastifyReply) {
@@ -174,7 +182,8 @@ class ImageHandlers {
     const patchType = patchMediaTypes.find((t) => t === type)
     if (patchType === undefined) throw unsupportedPatchType(request.headers['content-type'])
     const operations = parsePatch(request.body, patchType)
-    return this.#toWire(await this.#images.update(authOf(request), request.params.id, operations))
+    const ctx = authOf(request)
+    return this.#toWire(await this.#images.update(ctx, request.params.id, operations), ctx)
   }
 
   async remove(request: FastifyRequest<IdParams>, reply: FastifyReply) {

@@ -15,6 +15,9 @@ const nullableString = (description: string, maxLength = 255) => ({
 const readOnly = (schema: Record<string, unknown>) => ({ ...schema, readOnly: true })
 
 /** The image schema clients fetch from `/v2/schemas/image`; field names and types as Glance's. */
+const uuidPattern =
+  '^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$'
+
 export const imageSchema = {
   name: 'image',
   additionalProperties: { type: 'string' },
@@ -26,8 +29,7 @@ export const imageSchema = {
   properties: {
     id: {
       type: 'string',
-      pattern:
-        '^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$',
+      pattern: uuidPattern,
       description: 'Image id, a UUID',
     },
     name: nullableString('Human-readable image name'),
@@ -122,4 +124,43 @@ export const membersSchema = {
     schema: { type: 'string' },
   },
   links: [{ rel: 'describedby', href: '{schema}' }],
+}
+
+const taskStatus = { type: 'string', enum: ['pending', 'processing', 'success', 'failure'] }
+
+/** An import task, as `GET /v2/tasks/{id}` and `GET /v2/images/{id}/tasks` show it. */
+export const taskSchema = {
+  name: 'task',
+  properties: {
+    id: { type: 'string', pattern: uuidPattern },
+    type: { type: 'string', enum: ['import', 'api_image_import'] },
+    status: taskStatus,
+    input: { type: 'object' },
+    result: { type: ['null', 'object'] },
+    owner: { type: 'string' },
+    message: { type: 'string' },
+    image_id: { type: 'string' },
+    request_id: { type: 'string' },
+    user_id: { type: 'string' },
+    expires_at: { type: ['null', 'string'] },
+    created_at: { type: 'string' },
+    updated_at: { type: 'string' },
+    self: { type: 'string' },
+    schema: { type: 'string' },
+  },
+}
+
+export const tasksSchema = {
+  name: 'tasks',
+  properties: {
+    tasks: { type: 'array', items: taskSchema },
+    schema: { type: 'string' },
+    first: { type: 'string' },
+    next: { type: 'string' },
+  },
+  links: [
+    { rel: 'first', href: '{first}' },
+    { rel: 'next', href: '{next}' },
+    { rel: 'describedby', href: '{schema}' },
+  ],
 }

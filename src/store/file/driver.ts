@@ -124,8 +124,12 @@ export class FileStore implements BlobStore {
   }
 
   async capacity(): Promise<StoreCapacity> {
-    const info = await statfs(this.#directory)
-    return { totalBytes: info.blocks * info.bsize, freeBytes: info.bavail * info.bsize }
+    try {
+      const info = await statfs(this.#directory)
+      return { totalBytes: info.blocks * info.bsize, freeBytes: info.bavail * info.bsize }
+    } catch (error) {
+      throw this.#translate(error)
+    }
   }
 
   async removeIncomplete(options: IncompleteFilter = {}): Promise<number> {
