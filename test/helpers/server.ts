@@ -33,6 +33,10 @@ export interface StartOptions {
   /** Contents of `image-library.toml`, written before the start. */
   configToml?: string
   extraArgs?: string[]
+  /** Address to listen on; 127.0.0.1 by default. */
+  host?: string
+  /** A network namespace to run the server in, with `ip netns exec`. */
+  namespace?: string
 }
 
 /** Parses `export NAME='value'` lines of an RC file. */
@@ -50,9 +54,11 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   if (options.configToml !== undefined) {
     await writeFile(join(dataDir, 'image-library.toml'), options.configToml)
   }
-  const args = ['serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0']
-  args.push('--identity-port', '0', ...(options.extraArgs ?? []))
-  const child = spawn(process.execPath, [imageLibraryBin, ...args], {
+  const args = ['serve', '--data-dir', dataDir, '--host', options.host ?? '127.0.0.1']
+  args.push('--port', '0', '--identity-port', '0', ...(options.extraArgs ?? []))
+  const command = [process.execPath, imageLibraryBin, ...args]
+  if (options.namespace !== undefined) command.unshift('ip', 'netns', 'exec', options.namespace)
+  const child = spawn(command[0]!, command.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, IMAGE_LIBRARY_LOG_LEVEL: process.env.IMAGE_LIBRARY_LOG_LEVEL ?? 'info' },
   })
