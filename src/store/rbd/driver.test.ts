@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { buffer } from 'node:stream/consumers'
 import { after, describe, it } from 'node:test'
@@ -19,21 +20,35 @@ const log = pino({ level: 'silent' })
 const skip = cephSkipReason()
 
 let started: Promise<CephCluster> | undefined
-/** Starts one cluster for this file, on the first call. */
+/**
+ * Starts one cluster for this file on the first call, with a user `client.glance` that has only
+ * the capabilities that the README asks for.
+ */
 function cluster(): Promise<CephCluster> {
-  started ??= startCephCluster()
+  started ??= startCephCluster().then(async (ceph) => {
+    const caps = ['mon', 'profile rbd', 'osd', `profile rbd pool=${ceph.pool}`]
+    const args = ['--conf', ceph.cephConf, 'auth', 'get-or-create', 'client.glance', ...caps]
+    const { stdout } = await run('ceph', [...args, '--out-file', glanceKeyring(ceph)])
+    assert.equal(stdout, '')
+    return ceph
+  })
   return started
+}
+
+function glanceKeyring(ceph: CephCluster): string {
+  return join(ceph.directory, 'glance.keyring')
 }
 after(async () => {
   if (started !== undefined) await (await started).stop()
 })
 
+/** Opens the store as client.glance. */
 function openStore(ceph: CephCluster, timeoutSeconds?: number): RbdStore {
   return createRbdStore({
     pool: ceph.pool,
     cephConf: ceph.cephConf,
-    client: 'admin',
-    keyring: ceph.keyring,
+    client: 'glance',
+    keyring: glanceKeyring(ceph),
     log,
     ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),
   })
