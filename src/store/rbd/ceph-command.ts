@@ -14,7 +14,8 @@ export class CephCommandError extends Error {
   readonly stderr: string
 
   constructor(label: string, exitCode: number | null, stderr: string, options?: ErrorOptions) {
-    const status = exitCode === null ? 'did not run' : `exited with status ${exitCode}`
+    const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : ''
+    const status = exitCode === null ? `did not run${cause}` : `exited with status ${exitCode}`
     const detail = stderr.trim().split('\n').slice(-3).join(' | ')
     super(`${label} ${status}${detail === '' ? '' : `: ${detail}`}`, options)
     this.name = 'CephCommandError'

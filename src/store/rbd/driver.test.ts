@@ -93,6 +93,29 @@ runStoreConformance(
   skip === undefined ? {} : { skip },
 )
 
+describe('rbd store without the rbd command', () => {
+  it('reports StoreUnavailable naming the command', async () => {
+    const store = createRbdStore({
+      pool: 'rbd',
+      cephConf: '/nonexistent/ceph.conf',
+      client: 'admin',
+      keyring: null,
+      log,
+    })
+    const path = process.env.PATH
+    process.env.PATH = '/nonexistent'
+    try {
+      await assert.rejects(store.ping(), /rbd ls could not run/)
+      await assert.rejects(store.capacity(), /ceph df could not run/)
+      const writing = store.write('x', Readable.from([Buffer.from('x')]))
+      await assert.rejects(writing, StoreUnavailable)
+    } finally {
+      process.env.PATH = path
+    }
+    assert.deepEqual(await rbdChildren(), [])
+  })
+})
+
 describe('rbd store on a running cluster', { skip: skip ?? false }, () => {
   it('removes the temporary image when a write is aborted', async () => {
     const ceph = await cluster()

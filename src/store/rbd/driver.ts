@@ -293,7 +293,7 @@ export class RbdStore implements BlobStore {
       case errno.ETIMEDOUT:
         return new StoreUnavailable(this.name, 'the Ceph cluster did not respond in time', error)
       case null:
-        return new StoreUnavailable(this.name, 'the rbd command could not run', error)
+        return new StoreUnavailable(this.name, `${error.label} could not run`, error)
       default:
         return new StoreUnavailable(this.name, `${error.label} failed`, error)
     }
