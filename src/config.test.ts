@@ -3,7 +3,17 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { ConfigError, loadConfig } from './config.js'
+import { ConfigError, loadConfig, type StoreConfig } from './config.js'
+
+function directoryOf(store: StoreConfig): string | null {
+  return store.type === 'file' ? store.directory : null
+}
+
+/** Returns the settings of the store's type, without those that every store has. */
+function typeSettingsOf(store: StoreConfig): object {
+  const { id, description, weight, isDefault, local, ...settings } = store
+  return settings
+}
 
 describe('configuration', () => {
   let dir: string
@@ -23,7 +33,7 @@ describe('configuration', () => {
     assert.equal(config.tls.enabled, true)
     assert.equal(config.database.url, `sqlite://${join(dir, 'image-library.db')}`)
     assert.deepEqual(
-      config.stores.map((store) => [store.id, store.directory, store.isDefault]),
+      config.stores.map((store) => [store.id, directoryOf(store), store.isDefault]),
       [['file', join(dir, 'images'), true]],
     )
     assert.deepEqual(config.imports.methods, ['glance-direct', 'web-download', 'copy-image'])
@@ -62,12 +72,86 @@ describe('configuration', () => {
     )
     const config = loadConfig({ dataDir: dir, configFile: file }, {})
     assert.deepEqual(
-      config.stores.map((s) => [s.id, s.directory, s.weight, s.isDefault, s.description]),
+      config.stores.map((s) => [s.id, directoryOf(s), s.weight, s.isDefault, s.description]),
       [
         ['fast', join(dir, 'fast'), 10, false, 'Image data in fast'],
         ['cheap', '/srv/cheap', 0, true, 'Slow disks'],
       ],
     )
+  })
+
+  it('reads rbd and s3 stores with their defaults', async () => {
+    const file = join(dir, 'ceph-stores.toml')
+    await writeFile(
+      file,
+      '[stores.block]\ntype = "rbd"\npool = "images"\n' +
+        '[stores.block2]\ntype = "rbd"\npool = "vms"\nceph_conf = "ceph/ceph.conf"\n' +
+        'client = "glance"\nkeyring = "/etc/ceph/ceph.client.glance.keyring"\n' +
+        '[stores.objects]\ntype = "s3"\nendpoint = "http://127.0.0.1:7480"\nbucket = "images"\n' +
+        'access_key = "AK"\nsecret_key = "SK"\n' +
+        '[stores.objects2]\ntype = "s3"\nendpoint = "https://s3.test"\nbucket = "b2"\n' +
+        'region = "eu-1"\ncredentials_file = "s3.env"\n',
+    )
+    const stores = loadConfig({ dataDir: dir, configFile: file }, {}).stores
+    assert.deepEqual(stores.map(typeSettingsOf), [
+      {
+        type: 'rbd',
+        pool: 'images',
+        cephConf: '/etc/ceph/ceph.conf',
+        client: 'admin',
+        keyring: null,
+      },
+      {
+        type: 'rbd',
+        pool: 'vms',
+        cephConf: join(dir, 'ceph', 'ceph.conf'),
+        client: 'glance',
+        keyring: '/etc/ceph/ceph.client.glance.keyring',
+      },
+      {
+        type: 's3',
+        endpoint: 'http://127.0.0.1:7480',
+        region: 'us-east-1',
+        bucket: 'images',
+        accessKey: 'AK',
+        secretKey: 'SK',
+        credentialsFile: null,
+      },
+      {
+        type: 's3',
+        endpoint: 'https://s3.test',
+        region: 'eu-1',
+        bucket: 'b2',
+        accessKey: null,
+        secretKey: null,
+        credentialsFile: join(dir, 's3.env'),
+      },
+    ])
+  })
+
+  it('names the missing or unknown key of an rbd or s3 store', async () => {
+    const s3 = '[stores.o]\ntype = "s3"\nendpoint = "http://127.0.0.1:1"\nbucket = "images"\n'
+    const cases: [string, RegExp][] = [
+      ['[stores.a]\ndirectory = "x"\n', /stores\.a needs type/],
+      ['[stores.r]\ntype = "rbd"\n', /stores\.r needs pool/],
+      [
+        '[stores.r]\ntype = "rbd"\npool = "p"\ndirectory = "x"\n',
+        /unknown key stores\.r\.directory; rbd stores accept .*ceph_conf/,
+      ],
+      ['[stores.r]\ntype = "rbd"\npool = 3\n', /stores\.r\.pool is 3, expected a string/],
+      [
+        '[stores.o]\ntype = "s3"\nbucket = "b"\naccess_key = "a"\nsecret_key = "s"\n',
+        /stores\.o needs endpoint/,
+      ],
+      [s3, /stores\.o needs access_key and secret_key, or credentials_file/],
+      [s3 + 'access_key = "a"\n', /stores\.o sets access_key but not secret_key/],
+      [s3 + 'secret_key = "s"\npool = "p"\n', /unknown key stores\.o\.pool; s3 stores accept/],
+    ]
+    for (const [text, pattern] of cases) {
+      const file = join(dir, 'bad-ceph-store.toml')
+      await writeFile(file, text)
+      assert.throws(() => loadConfig({ dataDir: dir, configFile: file }, {}), pattern, text)
+    }
   })
 
   it('refuses a store without a directory, a bad store key and an unknown default', async () => {

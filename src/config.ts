@@ -82,17 +82,43 @@ export type ImportPlugin = (typeof importPlugins)[number]
 export const convertTargets = ['raw', 'qcow2', 'vmdk', 'vhd', 'vhdx', 'vdi'] as const
 export type ConvertTarget = (typeof convertTargets)[number]
 
-export const storeTypes = ['file'] as const
+export const storeTypes = ['file', 'rbd', 's3'] as const
+export type StoreType = (typeof storeTypes)[number]
 
-export interface StoreConfig {
+/** A `[stores.<id>]` table: the settings every store has, and those of its type. */
+export type StoreConfig = {
   id: string
-  type: (typeof storeTypes)[number]
-  directory: string
   description: string
   weight: number
   isDefault: boolean
   /** On this host's own disk; other hosts copy its images from this one. */
   local: boolean
+} & (FileStoreSettings | RbdStoreSettings | S3StoreSettings)
+
+export interface FileStoreSettings {
+  type: 'file'
+  directory: string
+}
+
+export interface RbdStoreSettings {
+  type: 'rbd'
+  pool: string
+  cephConf: string
+  /** The cephx user without `client.`. */
+  client: string
+  /** `null` leaves the keyring to ceph.conf. */
+  keyring: string | null
+}
+
+export interface S3StoreSettings {
+  type: 's3'
+  endpoint: string
+  region: string
+  bucket: string
+  accessKey: string | null
+  secretKey: string | null
+  /** A file of `S3_ACCESS_KEY=` and `S3_SECRET_KEY=` lines, in place of the two keys. */
+  credentialsFile: string | null
 }
 
 /** Flags and environment that override the file; `undefined` leaves a setting alone. */
@@ -289,11 +315,35 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv): 
 
 const storeSettings: Record<string, Setting> = {
   type: { kind: 'string', oneOf: storeTypes },
-  directory: { kind: 'string' },
   description: { kind: 'string' },
   weight: { kind: 'integer', min: 0, max: 1000000 },
   local: { kind: 'boolean' },
 }
+/** The keys that each store type accepts besides those of every store, and those it requires. */
+const storeTypeSettings: Record<StoreType, { required: string[]; keys: Record<string, Setting> }> =
+  {
+    file: { required: ['directory'], keys: { directory: { kind: 'string' } } },
+    rbd: {
+      required: ['pool'],
+      keys: {
+        pool: { kind: 'string' },
+        ceph_conf: { kind: 'string' },
+        client: { kind: 'string' },
+        keyring: { kind: 'string' },
+      },
+    },
+    s3: {
+      required: ['endpoint', 'bucket'],
+      keys: {
+        endpoint: { kind: 'string' },
+        region: { kind: 'string' },
+        bucket: { kind: 'string' },
+        access_key: { kind: 'string' },
+        secret_key: { kind: 'string' },
+        credentials_file: { kind: 'string' },
+      },
+    },
+  }
 const storeIdPattern = /^[A-Za-z0-9_-]{1,64}$/
 
 /**
@@ -305,12 +355,11 @@ function storesOf(file: FileValues, path: (value: string) => string, fileDirecto
   const defaultId = file.store?.default as string | undefined
   const stores: StoreConfig[] = Object.entries(tables).map(([id, values]) => ({
     id,
-    type: values.type as StoreConfig['type'],
-    directory: path(values.directory as string),
     description: (values.description as string | undefined) ?? `Image data in ${id}`,
     weight: (values.weight as number | undefined) ?? 0,
     isDefault: false,
     local: (values.local as boolean | undefined) ?? false,
+    ...storeTypeSettingsOf(values, path),
   }))
   if (stores.length === 0) {
     stores.push({
@@ -344,14 +393,17 @@ const reservedStoreIds = new Set(['http'])
  */
 function checkStoreDirectories(stores: StoreConfig[], path: (value: string) => string): void {
   const others = ['cache', 'staging', 'work'].map((name) => ({ name, directory: path(name) }))
+  const fileStores = stores.filter((store) => store.type === 'file')
   const taken = [
     ...others,
-    ...stores.map((store) => ({ name: `store ${store.id}`, directory: store.directory })),
+    ...fileStores.map((store) => ({ name: `store ${store.id}`, directory: store.directory })),
   ]
   for (const store of stores) {
     if (reservedStoreIds.has(store.id)) {
       throw new ConfigError(`store id ${store.id} is reserved; choose another id.`)
     }
+  }
+  for (const store of fileStores) {
     for (const other of taken) {
       if (other.name === `store ${store.id}`) continue
       if (
@@ -371,7 +423,38 @@ function isWithin(inner: string, outer: string): boolean {
   return relation === '' || (!relation.startsWith('..') && !isAbsolute(relation))
 }
 
-/** Checks the `[stores.<id>]` tables: each needs a type and a directory. */
+/** Returns the settings of a validated store table for its type, with defaults filled in. */
+function storeTypeSettingsOf(
+  values: Record<string, unknown>,
+  path: (value: string) => string,
+): FileStoreSettings | RbdStoreSettings | S3StoreSettings {
+  const text = (key: string) => values[key] as string | undefined
+  const optionalFile = (key: string) => optionalPath(text(key) ?? null, path)
+  switch (values.type as StoreType) {
+    case 'file':
+      return { type: 'file', directory: path(text('directory')!) }
+    case 'rbd':
+      return {
+        type: 'rbd',
+        pool: text('pool')!,
+        cephConf: path(text('ceph_conf') ?? '/etc/ceph/ceph.conf'),
+        client: text('client') ?? 'admin',
+        keyring: optionalFile('keyring'),
+      }
+    case 's3':
+      return {
+        type: 's3',
+        endpoint: text('endpoint')!,
+        region: text('region') ?? 'us-east-1',
+        bucket: text('bucket')!,
+        accessKey: text('access_key') ?? null,
+        secretKey: text('secret_key') ?? null,
+        credentialsFile: optionalFile('credentials_file'),
+      }
+  }
+}
+
+/** Checks the `[stores.<id>]` tables: each needs a type and the required keys of that type. */
 function validateStores(file: string, value: unknown): Record<string, Record<string, unknown>> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConfigError(`${file}: [stores] must hold one table per store, [stores.<id>].`)
@@ -384,23 +467,50 @@ function validateStores(file: string, value: unknown): Record<string, Record<str
     if (typeof table !== 'object' || table === null || Array.isArray(table)) {
       throw new ConfigError(`${file}: stores.${id} must be a table.`)
     }
-    result[id] = {}
-    for (const [key, item] of Object.entries(table)) {
-      const setting = storeSettings[key]
-      if (setting === undefined) {
-        throw new ConfigError(
-          `${file}: unknown key stores.${id}.${key}; a store accepts ${Object.keys(storeSettings).join(', ')}.`,
-        )
-      }
-      result[id][key] = checkValue(`${file}: stores.${id}.${key}`, setting, item)
-    }
-    for (const required of ['type', 'directory']) {
-      if (result[id][required] === undefined) {
-        throw new ConfigError(`${file}: stores.${id} needs ${required}.`)
-      }
-    }
+    result[id] = validateStoreTable(file, id, table as Record<string, unknown>)
   }
   return result
+}
+
+/** Checks the table of one store: its type first, then the keys that this type accepts. */
+function validateStoreTable(
+  file: string,
+  id: string,
+  table: Record<string, unknown>,
+): Record<string, unknown> {
+  const name = `${file}: stores.${id}`
+  if (table.type === undefined) throw new ConfigError(`${name} needs type.`)
+  const type = checkValue(`${name}.type`, storeSettings.type!, table.type) as StoreType
+  const { required, keys } = storeTypeSettings[type]
+  const accepted: Record<string, Setting> = { ...storeSettings, ...keys }
+
+  const result: Record<string, unknown> = {}
+  for (const [key, item] of Object.entries(table)) {
+    const setting = accepted[key]
+    if (setting === undefined) {
+      throw new ConfigError(
+        `${file}: unknown key stores.${id}.${key}; ${type} stores accept ${Object.keys(accepted).join(', ')}.`,
+      )
+    }
+    result[key] = checkValue(`${name}.${key}`, setting, item)
+  }
+  for (const key of required) {
+    if (result[key] === undefined) throw new ConfigError(`${name} needs ${key}.`)
+  }
+  if (type === 's3') checkS3Keys(name, result)
+  return result
+}
+
+/** Checks that an s3 store has access_key and secret_key together, or a credentials_file. */
+function checkS3Keys(name: string, table: Record<string, unknown>): void {
+  const inline = ['access_key', 'secret_key'].filter((key) => table[key] !== undefined)
+  if (inline.length === 1) {
+    const missing = inline[0] === 'access_key' ? 'secret_key' : 'access_key'
+    throw new ConfigError(`${name} sets ${inline[0]} but not ${missing}; set both.`)
+  }
+  if (inline.length === 0 && table.credentials_file === undefined) {
+    throw new ConfigError(`${name} needs access_key and secret_key, or credentials_file.`)
+  }
 }
 
 function optionalPath(value: string | null, path: (value: string) => string): string | null {

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Logger } from 'pino'
 import { createImageApi } from './api/app.js'
-import { scheme, type Config } from './config.js'
+import { scheme, type Config, type StoreConfig } from './config.js'
 import { openDatabase, migrateToLatest } from './db/connection.js'
 import { IdentityRepository } from './db/identity-repository.js'
 import { SqlImageRepository } from './db/image-repository.js'
@@ -24,7 +24,7 @@ import { ImageService } from './domain/image-service.js'
 import type { Image } from './domain/image.js'
 import { MetadefService } from './domain/metadef-service.js'
 import { Quotas } from './domain/quotas.js'
-import type { ContentInspector } from './domain/ports.js'
+import type { BlobStore, ContentInspector } from './domain/ports.js'
 import { StreamInspector } from './formats/inspector.js'
 import { createIdentityApi } from './identity/app.js'
 import { bootstrapIdentity, writeRcFile, type RcSettings } from './identity/bootstrap.js'
@@ -353,7 +353,7 @@ async function storeCapacities(stores: StoreSet): Promise<HostStore[]> {
   return result
 }
 
-/** Opens every configured store; the file store is the only type so far. */
+/** Opens every configured store. */
 async function openStores(
   config: Config,
   urls: HttpLocations | null,
@@ -361,7 +361,7 @@ async function openStores(
 ): Promise<StoreSet> {
   const entries: StoreEntry[] = []
   for (const store of config.stores) {
-    const driver = await createFileStore({ directory: store.directory, name: store.id })
+    const { driver, urlOf } = await openStoreDriver(store, log)
     entries.push({
       info: {
         id: store.id,
@@ -373,10 +373,49 @@ async function openStores(
         local: store.local,
       },
       store: new CheckedStore(driver, log),
-      urlOf: (key) => pathToFileURL(join(store.directory, key)).href,
+      urlOf,
     })
   }
   return new StoreSet(entries, urls, config.cluster.hostName, log)
+}
+
+/** Creates one store's driver; the rbd and s3 modules load only when a store uses them. */
+async function openStoreDriver(
+  store: StoreConfig,
+  log: Logger,
+): Promise<{ driver: BlobStore; urlOf: (key: string) => string }> {
+  switch (store.type) {
+    case 'file': {
+      const driver = await createFileStore({ directory: store.directory, name: store.id })
+      return { driver, urlOf: (key) => pathToFileURL(join(store.directory, key)).href }
+    }
+    case 'rbd': {
+      const { createRbdStore } = await import('./store/rbd/index.js')
+      const driver = createRbdStore({
+        name: store.id,
+        pool: store.pool,
+        cephConf: store.cephConf,
+        client: store.client,
+        keyring: store.keyring,
+        log,
+      })
+      return { driver, urlOf: (key) => driver.urlOf(key) }
+    }
+    case 's3': {
+      const { createS3Store } = await import('./store/s3/index.js')
+      const driver = createS3Store({
+        name: store.id,
+        endpoint: store.endpoint,
+        region: store.region,
+        bucket: store.bucket,
+        accessKey: store.accessKey,
+        secretKey: store.secretKey,
+        credentialsFile: store.credentialsFile,
+        log,
+      })
+      return { driver, urlOf: (key) => driver.urlOf(key) }
+    }
+  }
 }
 
 function rcSettings(config: Config, password: string | null, identityPort: number): RcSettings {

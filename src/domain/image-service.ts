@@ -468,7 +468,13 @@ export class ImageService {
         : await open()
     const check = new DigestCheck(image, this.#inspector.begin(image))
     source.on('error', (error) => check.destroy(error))
-    await target.write(image.id, source.pipe(check), signal)
+    try {
+      await target.write(image.id, source.pipe(check), signal)
+    } catch (error) {
+      // A source such as an `rbd export` process must not stay blocked on a write that failed.
+      source.destroy()
+      throw error
+    }
     const updated = await this.#repo.addLocation(
       image.id,
       this.#stores.locationFor(storeId, image.id),

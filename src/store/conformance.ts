@@ -22,12 +22,21 @@ function failingSource(chunks: Buffer[], error: Error): Readable {
   )
 }
 
+export interface ConformanceOptions {
+  /** Skips the suite with this reason, such as a backend that cannot run here. */
+  skip?: string
+}
+
 /**
  * The contract every store driver must pass. Each test cleans up what it wrote, and the suite
  * fails at the end if the driver still contains anything.
  */
-export function runStoreConformance(driverName: string, open: () => Promise<ConformanceTarget>) {
-  describe(`${driverName} store contract`, () => {
+export function runStoreConformance(
+  driverName: string,
+  open: () => Promise<ConformanceTarget>,
+  options: ConformanceOptions = {},
+) {
+  describe(`${driverName} store contract`, { skip: options.skip ?? false }, () => {
     let target: ConformanceTarget
     let store: BlobStore
 
