@@ -7,12 +7,16 @@
 #   TEMPEST_REGEX        tests to run (default '^tempest\.api\.image\.v2')
 #   TEMPEST_CONCURRENCY  Tempest worker processes (default 2)
 #   TEMPEST_KEEP=1       keep the work directory (server data, logs, Tempest workspace)
+#   TEMPEST_STORE        default store: file (default) or rbd, on a throwaway Ceph cluster
+#   TEMPEST_DATABASE     sqlite (default) or postgres, on a throwaway PostgreSQL cluster
 #
 # All traffic stays on 127.0.0.1: the image API, the identity API, and a small HTTP server
 # that replaces Tempest's default web-download source (download.cirros-cloud.net).
 set -euo pipefail
 
 regex=${TEMPEST_REGEX:-'^tempest\.api\.image\.v2'}
+store=${TEMPEST_STORE:-file}
+database=${TEMPEST_DATABASE:-sqlite}
 concurrency=${TEMPEST_CONCURRENCY:-2}
 # A test class locks its pre-provisioned accounts until it ends: two members (primary, alt) or
 # a member and an admin. Each worker gets one admin and three members (one member to spare).
@@ -27,6 +31,8 @@ http_pid=''
 
 cleanup() {
   local pid
+  if [[ $store == rbd ]]; then scripts/ceph.sh stop "$work/ceph" || true; fi
+  if [[ $database == postgres ]]; then scripts/postgres.sh stop "$work/pg" || true; fi
   for pid in "$server_pid" "$http_pid"; do
     if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
       kill "$pid" 2>/dev/null || true
@@ -82,6 +88,8 @@ start_server() {
   # with show_multiple_locations on. web-download and locations may fetch only from the local
   # HTTP server.
   cat >"$work/data/image-library.toml" <<EOF
+$(database_config)
+
 [images]
 require_format_match = false
 show_multiple_locations = true
@@ -95,10 +103,7 @@ web_download_allowed_hosts = ["127.0.0.1:$http_port"]
 [store]
 default = "local"
 
-[stores.local]
-type = "file"
-directory = "images"
-description = "Local image directory"
+$(default_store_config)
 
 [stores.spare]
 type = "file"
@@ -114,6 +119,36 @@ EOF
   line=$(grep -m1 '^Image API https://' "$work/server.out")
   identity_url=$(sed -E 's/.*identity (https:[^ ,]*).*/\1/' <<<"$line")
   echo "$line"
+}
+
+# The default store, `local`: a directory, or RBD images on the throwaway Ceph cluster.
+default_store_config() {
+  if [[ $store == rbd ]]; then
+    printf '[stores.local]\ntype = "rbd"\npool = "rbd"\nceph_conf = "%s"\nkeyring = "%s"\n' \
+      "$work/ceph/ceph.conf" "$work/ceph/keyring"
+    printf 'description = "RBD images on the test Ceph cluster"\n'
+  else
+    printf '[stores.local]\ntype = "file"\ndirectory = "images"\n'
+    printf 'description = "Local image directory"\n'
+  fi
+}
+
+database_config() {
+  if [[ $database == postgres ]]; then
+    printf '[database]\nurl = "%s"\n' "$(cat "$work/pg/url")"
+  fi
+}
+
+# Starts the throwaway Ceph or PostgreSQL clusters that the chosen backends need.
+start_backends() {
+  # The ceph and postgres users run those clusters, so they must reach the work directory.
+  if [[ $store == rbd || $database == postgres ]]; then chmod 711 "$work"; fi
+  if [[ $store == rbd ]]; then
+    scripts/ceph.sh start "$work/ceph" --watch $$ >/dev/null
+  fi
+  if [[ $database == postgres ]]; then
+    scripts/postgres.sh start "$work/pg"
+  fi
 }
 
 # Serves a small file on 127.0.0.1 for the web-download import tests.
@@ -254,6 +289,7 @@ prepare_workspace() {
 }
 
 install_tempest
+start_backends
 start_http_server
 start_server
 prepare_workspace
