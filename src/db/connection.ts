@@ -1,7 +1,4 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
-import SqliteDatabase from 'better-sqlite3'
-import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationResultSet } from 'kysely'
+import { Kysely, Migrator, type Migration, type MigrationResultSet } from 'kysely'
 import * as initial from './migrations/0001-initial.js'
 import * as importTasks from './migrations/0003-import-tasks.js'
 import * as imageLocations from './migrations/0004-image-locations.js'
@@ -9,6 +6,7 @@ import * as hosts from './migrations/0005-hosts.js'
 import * as clusterSettings from './migrations/0006-cluster-settings.js'
 import * as metadefs from './migrations/0002-metadefs.js'
 import type { Database } from './schema.js'
+import { createSqliteDialect } from './sqlite/dialect.js'
 
 /** Every migration, in order; both databases run the same set. */
 const migrations: Record<string, Migration> = {
@@ -22,40 +20,7 @@ const migrations: Record<string, Migration> = {
 
 /** Opens the metadata database named by a `sqlite://` URL (or a bare path). */
 export function openDatabase(url: string): Kysely<Database> {
-  const path = sqlitePath(url)
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-
-  const sqlite = new SqliteDatabase(path)
-  sqlite.pragma('journal_mode = WAL')
-  sqlite.pragma('synchronous = NORMAL')
-  sqlite.pragma('foreign_keys = ON')
-  sqlite.pragma('busy_timeout = 5000')
-  return new Kysely<Database>({
-    dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
-  })
-}
-
-const maxCachedStatements = 500
-
-/**
- * Kysely prepares every query again, which costs as much as running it; this keeps prepared
- * statements by their SQL text. Statements are only ever run to completion (`all` or `run`),
- * so reusing one is safe.
- */
-function withStatementCache(sqlite: SqliteDatabase.Database) {
-  const statements = new Map<string, SqliteDatabase.Statement>()
-  return {
-    close: () => sqlite.close(),
-    prepare(sql: string): SqliteDatabase.Statement {
-      let statement = statements.get(sql)
-      if (statement === undefined) {
-        if (statements.size >= maxCachedStatements) statements.clear()
-        statement = sqlite.prepare(sql)
-        statements.set(sql, statement)
-      }
-      return statement
-    },
-  }
+  return new Kysely<Database>({ dialect: createSqliteDialect(sqlitePath(url)) })
 }
 
 function sqlitePath(url: string): string {
