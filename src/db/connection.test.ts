@@ -99,6 +99,30 @@ describe('PostgreSQL database', { skip: postgresSkipReason ?? false }, () => {
     }
   })
 
+  it('creates C-collated text and bigint sizes', async () => {
+    const db = openDatabase(url)
+    try {
+      await migrateToLatest(db)
+      const columns = await sql<{ table_name: string; column_name: string }>`
+        select table_name, column_name from information_schema.columns
+        where table_schema = 'public' and table_name not like 'kysely%'
+          and data_type in ('text', 'character varying')
+          and collation_name is distinct from 'C'`.execute(db)
+      assert.deepEqual(columns.rows, [])
+
+      const sizes = await sql<{ column_name: string; data_type: string }>`
+        select column_name, data_type from information_schema.columns
+        where table_name = 'images' and column_name in ('size', 'virtual_size')
+        order by column_name`.execute(db)
+      assert.deepEqual(sizes.rows, [
+        { column_name: 'size', data_type: 'bigint' },
+        { column_name: 'virtual_size', data_type: 'bigint' },
+      ])
+    } finally {
+      await db.destroy()
+    }
+  })
+
   it('returns bigint results as numbers', async () => {
     const db = openDatabase(url)
     try {
