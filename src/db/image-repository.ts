@@ -34,47 +34,41 @@ type ImageRow = Selectable<ImagesTable>
 type Where = ExpressionBuilder<Database, 'images'>
 
 /**
- * Sort keys that may be NULL are compared through COALESCE with a value below every real one,
- * so that keyset paging works the same on SQLite (NULLs first) and PostgreSQL (NULLs last).
+ * Sort keys whose column may be NULL. Listings put NULL before every value in ascending order
+ * and after every value in descending order, as SQLite and Glance on MySQL do by default.
+ * PostgreSQL's default is the opposite, so the ORDER BY states NULLS FIRST or NULLS LAST.
  */
-const sortExpressions: Record<SortKey, string> = {
-  created_at: 'images.created_at',
-  updated_at: 'images.updated_at',
-  name: "coalesce(images.name, '')",
-  status: 'images.status',
-  size: 'coalesce(images.size, -1)',
-  virtual_size: 'coalesce(images.virtual_size, -1)',
-  disk_format: "coalesce(images.disk_format, '')",
-  container_format: "coalesce(images.container_format, '')",
-  id: 'images.id',
-  owner: "coalesce(images.owner, '')",
-  visibility: 'images.visibility',
-  min_disk: 'images.min_disk',
-  min_ram: 'images.min_ram',
-}
+const nullableKeys: ReadonlySet<SortKey> = new Set([
+  'name',
+  'size',
+  'virtual_size',
+  'disk_format',
+  'container_format',
+  'owner',
+])
 
-function sortValue(image: Image, key: SortKey): string | number {
+function sortValue(image: Image, key: SortKey): string | number | null {
   switch (key) {
     case 'created_at':
       return image.createdAt.toISOString()
     case 'updated_at':
       return image.updatedAt.toISOString()
     case 'name':
-      return image.name ?? ''
+      return image.name
     case 'status':
       return image.status
     case 'size':
-      return image.size ?? -1
+      return image.size
     case 'virtual_size':
-      return image.virtualSize ?? -1
+      return image.virtualSize
     case 'disk_format':
-      return image.diskFormat ?? ''
+      return image.diskFormat
     case 'container_format':
-      return image.containerFormat ?? ''
+      return image.containerFormat
     case 'id':
       return image.id
     case 'owner':
-      return image.owner ?? ''
+      return image.owner
     case 'visibility':
       return image.visibility
     case 'min_disk':
@@ -147,7 +141,10 @@ export class SqlImageRepository implements ImageRepository {
       select = select.where((eb) => markerCondition(eb, order, marker))
     }
     for (const spec of order) {
-      select = select.orderBy(sql.raw(sortExpressions[spec.key]), spec.direction)
+      select = select.orderBy(`images.${spec.key}`, (item) => {
+        if (!nullableKeys.has(spec.key)) return spec.direction === 'asc' ? item.asc() : item.desc()
+        return spec.direction === 'asc' ? item.asc().nullsFirst() : item.desc().nullsLast()
+      })
     }
     const rows = await select.limit(query.limit).execute()
     return this.#hydrate(rows)
@@ -168,7 +165,7 @@ export class SqlImageRepository implements ImageRepository {
       await trx
         .deleteFrom('image_properties')
         .where('image_id', '=', image.id)
-        .where('name', 'not like', `${reservedPrefix}%`)
+        .where((eb) => eb.not(hasReservedName(eb)))
         .execute()
       await writeTagsAndProperties(trx, {
         ...image,
@@ -641,15 +638,37 @@ function filterCondition(eb: Where, query: ListQuery): Expression<SqlBool> {
 function markerCondition(eb: Where, order: SortSpec[], marker: Image): Expression<SqlBool> {
   const alternatives: Expression<SqlBool>[] = []
   for (let i = 0; i < order.length; i++) {
+    const spec = order[i]!
+    const beyond = beyondCondition(eb, spec, sortValue(marker, spec.key))
+    if (beyond === null) continue
     const equalPrefix = order
       .slice(0, i)
-      .map((spec) => eb(sql.raw(sortExpressions[spec.key]), '=', sortValue(marker, spec.key)))
-    const spec = order[i]!
-    const op = spec.direction === 'asc' ? '>' : '<'
-    const beyond = eb(sql.raw(sortExpressions[spec.key]), op, sortValue(marker, spec.key))
+      .map((prior) => equalCondition(eb, prior.key, sortValue(marker, prior.key)))
     alternatives.push(eb.and([...equalPrefix, beyond]))
   }
   return eb.or(alternatives)
+}
+
+function equalCondition(eb: Where, key: SortKey, value: string | number | null) {
+  return value === null ? eb(`images.${key}`, 'is', null) : eb(`images.${key}`, '=', value)
+}
+
+/**
+ * Rows that sort after `value` in the direction of `spec`, with NULL first in ascending and
+ * last in descending order. Returns `null` when no row can, as after NULL in descending order.
+ */
+function beyondCondition(
+  eb: Where,
+  spec: SortSpec,
+  value: string | number | null,
+): Expression<SqlBool> | null {
+  const column = `images.${spec.key}` as const
+  if (spec.direction === 'asc') {
+    return value === null ? eb(column, 'is not', null) : eb(column, '>', value)
+  }
+  if (value === null) return null
+  const below = eb(column, '<', value)
+  return nullableKeys.has(spec.key) ? eb.or([below, eb(column, 'is', null)]) : below
 }
 
 async function writeTagsAndProperties(trx: Kysely<Database>, image: Image): Promise<void> {
@@ -671,6 +690,16 @@ const dataStatuses: readonly ImageStatus[] = ['saving', 'uploading', 'importing'
 /** Properties that only the service writes; user updates leave them alone. */
 const reservedPrefix = 'os_glance_'
 const importLockProperty = 'os_glance_import_task'
+
+/**
+ * Matches property names that start with the reserved prefix, case-sensitively as the service
+ * checks them. LIKE would match more on SQLite, where it ignores ASCII case, and on both
+ * databases `_` in a LIKE pattern matches any character.
+ */
+function hasReservedName(eb: ExpressionBuilder<Database, 'image_properties'>) {
+  const prefix = eb.fn<string>('substr', ['name', eb.lit(1), eb.lit(reservedPrefix.length)])
+  return eb(prefix, '=', reservedPrefix)
+}
 
 /** The columns a metadata update may change; status and data fields have their own calls. */
 function mutableColumns(image: Image) {
