@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import type { Kysely } from 'kysely'
-import { ConflictError } from '../domain/errors.js'
+import { ConflictError, NotFoundError } from '../domain/errors.js'
 import type { Image } from '../domain/image.js'
 import type { ListQuery, SortSpec } from '../domain/ports.js'
 import { testDatabases, stopTestDatabases } from '../../test/helpers/databases.js'
@@ -390,6 +390,62 @@ for (const database of testDatabases) {
         countUploading: 0,
         stageTotal: 0,
       })
+    })
+
+    it('keeps every location added concurrently', async () => {
+      const image = makeImage({ status: 'active' })
+      await repo.create(image)
+      const stores = Array.from({ length: 12 }, (_, i) => `store-${i}`)
+      await Promise.all(
+        stores.map((store) =>
+          repo.addLocation(image.id, { store, key: image.id, url: null, metadata: {} }),
+        ),
+      )
+      const locations = (await repo.get(image.id))!.locations
+      assert.deepEqual(locations.map((location) => location.store).sort(), [...stores].sort())
+
+      await Promise.all(stores.slice(0, 6).map((store) => repo.removeLocation(image.id, store)))
+      const left = (await repo.get(image.id))!.locations
+      assert.deepEqual(left.map((location) => location.store).sort(), stores.slice(6).sort())
+    })
+
+    it('applies concurrent property changes and updates', async () => {
+      const image = makeImage({ properties: { color: 'red' } })
+      await repo.create(image)
+      const writes: Promise<unknown>[] = []
+      for (let i = 0; i < 10; i++) {
+        writes.push(repo.setProperties(image.id, { os_glance_progress: String(i), color: null }))
+        writes.push(repo.update({ ...image, tags: [`t${i}`], properties: { color: `c${i}` } }))
+      }
+      await Promise.all(writes)
+      const read = (await repo.get(image.id))!
+      assert.equal(read.tags.length, 1)
+      assert.match(read.properties.os_glance_progress ?? '', /^\d$/)
+    })
+
+    it('deletes concurrently exactly once', async () => {
+      const image = makeImage({ tags: ['x'] })
+      await repo.create(image)
+      const results = await Promise.all([1, 2, 3, 4].map(() => repo.delete(image.id)))
+      const deleted = results.filter((result) => result !== null)
+      assert.equal(deleted.length, 1)
+      assert.deepEqual(deleted[0]?.tags, ['x'])
+    })
+
+    it('adds no member to a deleted image', async () => {
+      const image = makeImage({ visibility: 'shared' })
+      await repo.create(image)
+      await repo.delete(image.id)
+      const now = new Date()
+      const member = {
+        imageId: image.id,
+        memberId: 'late',
+        status: 'pending' as const,
+        createdAt: now,
+        updatedAt: now,
+      }
+      await assert.rejects(repo.addMember(member), NotFoundError)
+      assert.equal(await repo.getMember(image.id, 'late'), null)
     })
   })
 }

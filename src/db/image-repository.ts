@@ -6,7 +6,7 @@ import {
   type Selectable,
   type SqlBool,
 } from 'kysely'
-import { ConflictError } from '../domain/errors.js'
+import { ConflictError, NotFoundError } from '../domain/errors.js'
 import type {
   ContainerFormat,
   DiskFormat,
@@ -28,6 +28,7 @@ import type {
   SortKey,
   SortSpec,
 } from '../domain/ports.js'
+import { isPostgres } from './dialect.js'
 import type { Database, ImagesTable } from './schema.js'
 
 type ImageRow = Selectable<ImagesTable>
@@ -91,11 +92,13 @@ export function totalOrder(sort: SortSpec[]): SortSpec[] {
 export class SqlImageRepository implements ImageRepository {
   readonly #db: Kysely<Database>
   readonly #hostName: string
+  readonly #rowLocks: boolean
 
   /** `hostName` is recorded on the uploads and imports that this process runs. */
   constructor(db: Kysely<Database>, hostName = 'localhost') {
     this.#db = db
     this.#hostName = hostName
+    this.#rowLocks = isPostgres(db)
   }
 
   async create(image: Image): Promise<void> {
@@ -153,6 +156,8 @@ export class SqlImageRepository implements ImageRepository {
   async update(image: Image): Promise<Image | null> {
     const updatedAt = new Date()
     const changed = await this.#db.transaction().execute(async (trx) => {
+      // The UPDATE locks the image's row first, so that another writer of its tags and
+      // properties waits for this transaction instead of interleaving with it.
       const result = await trx
         .updateTable('images')
         .set({ ...mutableColumns(image), updated_at: updatedAt.toISOString() })
@@ -236,12 +241,7 @@ export class SqlImageRepository implements ImageRepository {
     change: (locations: ImageLocation[]) => ImageLocation[],
   ): Promise<Image | null> {
     const changed = await this.#db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('images')
-        .select('locations')
-        .where('id', '=', id)
-        .where('deleted_at', 'is', null)
-        .executeTakeFirst()
+      const row = await this.#lockImage(trx, id)
       if (row === undefined) return false
       const locations = change(JSON.parse(row.locations) as ImageLocation[])
       await trx
@@ -256,6 +256,7 @@ export class SqlImageRepository implements ImageRepository {
 
   async setProperties(id: string, changes: Record<string, string | null>): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
+      if ((await this.#lockImage(trx, id)) === undefined) return
       for (const [name, value] of Object.entries(changes)) {
         await trx
           .deleteFrom('image_properties')
@@ -356,8 +357,9 @@ export class SqlImageRepository implements ImageRepository {
 
   async delete(id: string): Promise<Image | null> {
     return this.#db.transaction().execute(async (trx) => {
-      const image = await this.#get(trx, id)
-      if (image === null) return null
+      const row = await this.#lockImage(trx, id)
+      if (row === undefined) return null
+      const [image] = await this.#hydrate([row], trx)
 
       const now = new Date().toISOString()
       const result = await trx
@@ -371,7 +373,7 @@ export class SqlImageRepository implements ImageRepository {
       await trx.deleteFrom('image_tags').where('image_id', '=', id).execute()
       await trx.deleteFrom('image_properties').where('image_id', '=', id).execute()
       await trx.deleteFrom('image_members').where('image_id', '=', id).execute()
-      return image
+      return image ?? null
     })
   }
 
@@ -467,7 +469,13 @@ export class SqlImageRepository implements ImageRepository {
 
   async addMember(member: ImageMember): Promise<void> {
     try {
-      await this.#db.insertInto('image_members').values(memberToRow(member)).execute()
+      await this.#db.transaction().execute(async (trx) => {
+        // Locking the image keeps a concurrent delete from leaving this member behind.
+        if ((await this.#lockImage(trx, member.imageId)) === undefined) {
+          throw new NotFoundError(`No image found with ID ${member.imageId}`, 'IMAGE_NOT_FOUND')
+        }
+        await trx.insertInto('image_members').values(memberToRow(member)).execute()
+      })
     } catch (error) {
       if (isUniqueViolation(error)) {
         throw new ConflictError(
@@ -515,6 +523,23 @@ export class SqlImageRepository implements ImageRepository {
       .where('member_id', '=', memberId)
       .executeTakeFirst()
     return result.numDeletedRows > 0n
+  }
+
+  /**
+   * Reads the image's row and, on PostgreSQL, locks it until the transaction ends, so that
+   * read-modify-write steps of two server processes on the same image run one after the other.
+   * SQLite needs no lock: the process's one connection runs one transaction at a time, and in
+   * WAL mode SQLite fails a write that follows a stale read (SQLITE_BUSY_SNAPSHOT). Returns
+   * `undefined` when the image does not exist or was deleted.
+   */
+  async #lockImage(trx: Kysely<Database>, id: string): Promise<ImageRow | undefined> {
+    return trx
+      .selectFrom('images')
+      .selectAll()
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .$if(this.#rowLocks, (select) => select.forUpdate())
+      .executeTakeFirst()
   }
 
   /** Loads tags and properties of many images in two queries. */
