@@ -392,6 +392,37 @@ for (const database of testDatabases) {
       })
     })
 
+    it('reads each image from one snapshot', async () => {
+      const image = makeImage({ name: 'v0', properties: { version: 'v0' } })
+      await repo.create(image)
+      const byId = query([], 10, null)
+      byId.filters = { match: { id: [image.id] } }
+
+      let writing = true
+      const writer = (async () => {
+        for (let i = 1; i <= 150; i++) {
+          await repo.update({ ...image, name: `v${i}`, properties: { version: `v${i}` } })
+        }
+        writing = false
+      })()
+      const mismatches: string[] = []
+      const reader = async (read: () => Promise<Image | undefined>) => {
+        while (writing) {
+          const found = await read()
+          if (found?.name !== found?.properties.version) {
+            mismatches.push(`${found?.name} with ${found?.properties.version}`)
+          }
+        }
+      }
+      await Promise.all([
+        writer,
+        reader(async () => (await repo.get(image.id)) ?? undefined),
+        reader(async () => (await repo.get(image.id)) ?? undefined),
+        reader(async () => (await repo.list(byId))[0]),
+      ])
+      assert.deepEqual(mismatches, [])
+    })
+
     it('keeps every location added concurrently', async () => {
       const image = makeImage({ status: 'active' })
       await repo.create(image)

@@ -92,13 +92,13 @@ export function totalOrder(sort: SortSpec[]): SortSpec[] {
 export class SqlImageRepository implements ImageRepository {
   readonly #db: Kysely<Database>
   readonly #hostName: string
-  readonly #rowLocks: boolean
+  readonly #postgres: boolean
 
   /** `hostName` is recorded on the uploads and imports that this process runs. */
   constructor(db: Kysely<Database>, hostName = 'localhost') {
     this.#db = db
     this.#hostName = hostName
-    this.#rowLocks = isPostgres(db)
+    this.#postgres = isPostgres(db)
   }
 
   async create(image: Image): Promise<void> {
@@ -116,7 +116,7 @@ export class SqlImageRepository implements ImageRepository {
   }
 
   async get(id: string): Promise<Image | null> {
-    return this.#get(this.#db, id)
+    return this.#readSnapshot((trx) => this.#get(trx, id))
   }
 
   async #get(db: Kysely<Database>, id: string): Promise<Image | null> {
@@ -132,8 +132,12 @@ export class SqlImageRepository implements ImageRepository {
   }
 
   async list(query: ListQuery): Promise<Image[]> {
+    return this.#readSnapshot((trx) => this.#list(trx, query))
+  }
+
+  async #list(db: Kysely<Database>, query: ListQuery): Promise<Image[]> {
     const order = totalOrder(query.sort)
-    let select = this.#db
+    let select = db
       .selectFrom('images')
       .selectAll()
       .where('deleted_at', 'is', null)
@@ -150,7 +154,7 @@ export class SqlImageRepository implements ImageRepository {
       })
     }
     const rows = await select.limit(query.limit).execute()
-    return this.#hydrate(rows)
+    return this.#hydrate(rows, db)
   }
 
   async update(image: Image): Promise<Image | null> {
@@ -538,8 +542,22 @@ export class SqlImageRepository implements ImageRepository {
       .selectAll()
       .where('id', '=', id)
       .where('deleted_at', 'is', null)
-      .$if(this.#rowLocks, (select) => select.forUpdate())
+      .$if(this.#postgres, (select) => select.forUpdate())
       .executeTakeFirst()
+  }
+
+  /**
+   * Runs `read` in a transaction that sees one snapshot, so that images and their tags and
+   * properties, read by separate statements, come from the same committed state. A SQLite
+   * transaction reads one snapshot already. On PostgreSQL it takes REPEATABLE READ, because
+   * each statement of a READ COMMITTED transaction sees the commits made before it started.
+   */
+  async #readSnapshot<T>(read: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    let transaction = this.#db.transaction()
+    if (this.#postgres) {
+      transaction = transaction.setIsolationLevel('repeatable read').setAccessMode('read only')
+    }
+    return transaction.execute(read)
   }
 
   /** Loads tags and properties of many images in two queries. */
