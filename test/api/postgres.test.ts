@@ -331,11 +331,11 @@ directory = "${join(shared, 'slow')}"
     assert.deepEqual(statuses, [202, 409], `${viaA.text()} ${viaB.text()}`)
 
     const copied = await waitForImportEnd(apiA, image.id)
-    assert.equal(copied.stores, 'fast,slow')
-    assert.equal(copied.os_glance_failed_import, '')
     const tasks = (await apiB('GET', `/v2/images/${image.id}/tasks`)).json().tasks
     assert.equal(tasks.length, 1)
-    assert.equal(tasks[0].status, 'success')
+    assert.equal(tasks[0].status, 'success', tasks[0].message)
+    assert.equal(copied.stores, 'fast,slow')
+    assert.equal(copied.os_glance_failed_import, '')
 
     const slow = await storeFiles('slow')
     assert.deepEqual(slow.files, [image.id])
