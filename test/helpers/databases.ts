@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import type { Kysely } from 'kysely'
 import { openDatabase } from '../../src/db/connection.js'
 import type { Database } from '../../src/db/schema.js'
@@ -22,6 +23,25 @@ export const testDatabases: readonly TestDatabase[] = [
     name: 'PostgreSQL',
     skip: postgresSkipReason ?? false,
     open: async () => openDatabase(await (await startPostgres()).createDatabase()),
+  },
+]
+
+/** A database that server processes share in the multi-host suites. */
+export interface ServerDatabase {
+  name: string
+  /** Why the suite cannot run here, as node:test's `skip` option takes it, or `false`. */
+  skip: string | false
+  /** Returns the URL of a new, empty database; a SQLite one is a file in `dir`. */
+  createUrl(dir: string): Promise<string>
+}
+
+/** A SQLite file, as processes on one machine can share, and a fresh PostgreSQL database. */
+export const serverDatabases: readonly ServerDatabase[] = [
+  { name: 'SQLite', skip: false, createUrl: async (dir) => `sqlite://${join(dir, 'library.db')}` },
+  {
+    name: 'PostgreSQL',
+    skip: postgresSkipReason ?? false,
+    createUrl: async () => (await startPostgres()).createDatabase(),
   },
 ]
 
