@@ -478,5 +478,23 @@ for (const database of testDatabases) {
       await assert.rejects(repo.addMember(member), NotFoundError)
       assert.equal(await repo.getMember(image.id, 'late'), null)
     })
+
+    it('lists interrupted uploads by host', async () => {
+      const hostA = new SqlImageRepository(db, 'host-a')
+      const hostB = new SqlImageRepository(db, 'host-b')
+      const onA = makeImage({ owner: 'by-host' })
+      const onB = makeImage({ owner: 'by-host' })
+      await repo.create(onA)
+      await repo.create(onB)
+      await hostA.transition(onA.id, ['queued'], 'saving')
+      await hostB.transition(onB.id, ['queued'], 'saving')
+
+      const ids = (images: Image[]) =>
+        images.filter((image) => image.owner === 'by-host').map((image) => image.id)
+      assert.deepEqual(ids(await hostA.listInterruptedUploads()), [onA.id])
+      assert.deepEqual(ids(await hostA.listInterruptedUploads(['saving'], 'host-b')), [onB.id])
+      await hostB.resetUpload(onB.id)
+      assert.deepEqual(ids(await hostA.listInterruptedUploads(['saving'], 'host-b')), [])
+    })
   })
 }

@@ -64,5 +64,29 @@ for (const database of testDatabases) {
         ['c', 'A', 'b'],
       )
     })
+
+    it('lists the unfinished tasks of one host', async () => {
+      const hostA = new SqlTaskRepository(db, 'host-a')
+      const hostB = new SqlTaskRepository(db, 'host-b')
+      await hostA.create(makeTask('on-a', 'image-3', '2026-03-03T00:00:00.000Z'))
+      await hostB.create(makeTask('on-b', 'image-3', '2026-03-03T00:00:01.000Z'))
+      const ids = (tasks: ImportTask[]) => tasks.map((task) => task.id)
+      assert.deepEqual(ids(await hostA.listUnfinished()), ['on-a'])
+      assert.deepEqual(ids(await hostA.listUnfinished('host-b')), ['on-b'])
+    })
+
+    it('hands an orphaned task to one host', async () => {
+      await new SqlTaskRepository(db, 'lost').create(
+        makeTask('orphan', 'image-4', '2026-03-04T00:00:00.000Z'),
+      )
+      const adopters = ['c', 'd', 'e', 'f'].map((name) => new SqlTaskRepository(db, name))
+      const won = await Promise.all(adopters.map((adopter) => adopter.adopt('orphan', 'lost')))
+      assert.equal(won.filter(Boolean).length, 1)
+      const winner = ['c', 'd', 'e', 'f'][won.indexOf(true)]!
+      assert.deepEqual(
+        (await new SqlTaskRepository(db, winner).listUnfinished(winner)).map((task) => task.id),
+        ['orphan'],
+      )
+    })
   })
 }
