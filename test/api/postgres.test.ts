@@ -248,7 +248,9 @@ describe('two servers on one PostgreSQL database', { skip }, () => {
 
   before(async () => {
     shared = await mkdtemp(join(tmpdir(), 'image-library-shared-'))
-    const configToml = `
+    const configToml = (hostName: string) => `
+[cluster]
+host_name = "${hostName}"
 [store]
 default = "fast"
 [stores.fast]
@@ -259,10 +261,9 @@ type = "file"
 directory = "${join(shared, 'slow')}"
 `
     const databaseUrl = await (await startPostgres()).createDatabase()
-    // The first host creates the admin user. Both must run before any upload starts, because a
-    // starting host removes unfinished uploads from the stores.
-    hostA = await startServer({ configToml, databaseUrl })
-    hostB = await startServer({ configToml, databaseUrl })
+    // The first host to start on a new database creates the admin user.
+    hostA = await startServer({ configToml: configToml('host-a'), databaseUrl })
+    hostB = await startServer({ configToml: configToml('host-b'), databaseUrl })
     token = await issueToken(hostA)
     apiA = imageClient(hostA, token)
     apiB = imageClient(hostB, token)
