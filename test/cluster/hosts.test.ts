@@ -104,6 +104,8 @@ for (const database of serverDatabases) {
       })
 
       it('put every healthy host in the catalog, the issuing host first', async () => {
+        // Host A rebuilds its catalog at its next heartbeat after host B registered.
+        await sleep(1500)
         assert.deepEqual(await catalogImageUrls(hostA), [hostA.imageUrl, hostB.imageUrl])
         assert.deepEqual(await catalogImageUrls(hostB), [hostB.imageUrl, hostA.imageUrl])
       })
