@@ -61,5 +61,13 @@ for (const database of testDatabases) {
       assert.equal(host?.stoppedAt, null)
       assert.equal(host?.startedAt.toISOString(), '2026-03-02T00:00:00.000Z')
     })
+
+    it('creates one cluster secret for every host', async () => {
+      const hosts = [1, 2, 3, 4].map(() => new SqlHostRepository(db))
+      const secrets = await Promise.all(hosts.map((host) => host.clusterSecret()))
+      assert.match(secrets[0]!, /^[0-9a-f]{64}$/)
+      assert.deepEqual(new Set(secrets).size, 1)
+      assert.equal(await repo.clusterSecret(), secrets[0])
+    })
   })
 }

@@ -496,5 +496,28 @@ for (const database of testDatabases) {
       await hostB.resetUpload(onB.id)
       assert.deepEqual(ids(await hostA.listInterruptedUploads(['saving'], 'host-b')), [])
     })
+
+    it('pages active images by id', async () => {
+      const ids = ['B-1', 'a-2', 'b-3', 'c-4'].map((suffix) => `list-active-${suffix}`)
+      for (const id of ids) {
+        await repo.create(makeImage({ id, owner: 'list-active', status: 'active', tags: [id] }))
+      }
+      await repo.create(makeImage({ id: 'list-active-queued', owner: 'list-active' }))
+
+      const seen: Image[] = []
+      let after: string | null = 'list-active-'
+      for (let page = 0; page < 10 && after !== null; page++) {
+        const found: Image[] = (await repo.listActive(after, 2)).filter((image) =>
+          image.id.startsWith('list-active-'),
+        )
+        seen.push(...found)
+        after = found.length === 2 ? found[1]!.id : null
+      }
+      assert.deepEqual(
+        seen.map((image) => image.id),
+        ids,
+      )
+      for (const image of seen) assert.deepEqual(image.tags, [image.id])
+    })
   })
 }

@@ -382,13 +382,15 @@ export class SqlImageRepository implements ImageRepository {
   }
 
   async listActive(afterId: string | null, limit: number): Promise<Image[]> {
-    let select = this.#db
-      .selectFrom('images')
-      .selectAll()
-      .where('deleted_at', 'is', null)
-      .where('status', '=', 'active')
-    if (afterId !== null) select = select.where('id', '>', afterId)
-    return this.#hydrate(await select.orderBy('id').limit(limit).execute())
+    return this.#readSnapshot(async (trx) => {
+      let select = trx
+        .selectFrom('images')
+        .selectAll()
+        .where('deleted_at', 'is', null)
+        .where('status', '=', 'active')
+      if (afterId !== null) select = select.where('id', '>', afterId)
+      return this.#hydrate(await select.orderBy('id').limit(limit).execute(), trx)
+    })
   }
 
   async listInterruptedUploads(
