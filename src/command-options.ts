@@ -17,7 +17,7 @@ export function addConfigOptions(command: Command): Command {
     .option('--config <file>', 'configuration file (default <data-dir>/image-library.toml)')
     .option(
       '--database-url <url>',
-      'metadata database, sqlite:///path (env IMAGE_LIBRARY_DATABASE_URL)',
+      'metadata database URL, sqlite:///path or postgresql://user:password@host/db (env IMAGE_LIBRARY_DATABASE_URL)',
     )
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace')
 }

@@ -64,7 +64,7 @@ function contentInspector(config: Config): ContentInspector {
 
 /** Opens the database and applies migrations; shared by `serve` and `admin`. */
 export async function openMigratedDatabase(config: Config, log: Logger): Promise<Kysely<Database>> {
-  const db = openDatabase(config.database.url)
+  const db = openDatabase(config.database.url, { log })
   const result = await migrateToLatest(db)
   for (const step of result.results ?? []) {
     log.info({ migration: step.migrationName, status: step.status }, 'database migration applied')

@@ -1,14 +1,15 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
-import SqliteDatabase from 'better-sqlite3'
-import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationResultSet } from 'kysely'
+import { Kysely, Migrator, type Migration, type MigrationResultSet } from 'kysely'
+import type { Logger } from 'pino'
+import { ConfigError } from '../config.js'
 import * as initial from './migrations/0001-initial.js'
 import * as importTasks from './migrations/0003-import-tasks.js'
 import * as imageLocations from './migrations/0004-image-locations.js'
 import * as hosts from './migrations/0005-hosts.js'
 import * as clusterSettings from './migrations/0006-cluster-settings.js'
 import * as metadefs from './migrations/0002-metadefs.js'
+import { createPostgresDialect } from './postgres/dialect.js'
 import type { Database } from './schema.js'
+import { createSqliteDialect } from './sqlite/dialect.js'
 
 /** Every migration, in order; both databases run the same set. */
 const migrations: Record<string, Migration> = {
@@ -20,52 +21,44 @@ const migrations: Record<string, Migration> = {
   '0006-cluster-settings': clusterSettings,
 }
 
-/** Opens the metadata database named by a `sqlite://` URL (or a bare path). */
-export function openDatabase(url: string): Kysely<Database> {
-  const path = sqlitePath(url)
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-
-  const sqlite = new SqliteDatabase(path)
-  sqlite.pragma('journal_mode = WAL')
-  sqlite.pragma('synchronous = NORMAL')
-  sqlite.pragma('foreign_keys = ON')
-  sqlite.pragma('busy_timeout = 5000')
-  return new Kysely<Database>({
-    dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
-  })
+export interface DatabaseOptions {
+  /** Receives warnings about broken PostgreSQL connections. */
+  log?: Logger
 }
 
-const maxCachedStatements = 500
+const acceptedForms =
+  'sqlite:///absolute/path, a file path, :memory: or postgresql://user:password@host:port/database'
 
 /**
- * Kysely prepares every query again, which costs as much as running it; this keeps prepared
- * statements by their SQL text. Statements are only ever run to completion (`all` or `run`),
- * so reusing one is safe.
+ * Opens the metadata database named by `url`: `sqlite:///path` (or a bare path, or `:memory:`)
+ * for SQLite, `postgresql://…` or `postgres://…` for PostgreSQL. Throws `ConfigError` for any
+ * other form. For PostgreSQL, the first query opens the connection pool.
  */
-function withStatementCache(sqlite: SqliteDatabase.Database) {
-  const statements = new Map<string, SqliteDatabase.Statement>()
-  return {
-    close: () => sqlite.close(),
-    prepare(sql: string): SqliteDatabase.Statement {
-      let statement = statements.get(sql)
-      if (statement === undefined) {
-        if (statements.size >= maxCachedStatements) statements.clear()
-        statement = sqlite.prepare(sql)
-        statements.set(sql, statement)
-      }
-      return statement
-    },
+export function openDatabase(url: string, options: DatabaseOptions = {}): Kysely<Database> {
+  if (url.startsWith('postgresql://') || url.startsWith('postgres://')) {
+    if (!URL.canParse(url)) {
+      throw new ConfigError(
+        `database.url ${redactPassword(url)} is not a valid URL. Use ${acceptedForms}.`,
+      )
+    }
+    return new Kysely<Database>({ dialect: createPostgresDialect(url, options.log ?? null) })
   }
+  return new Kysely<Database>({ dialect: createSqliteDialect(sqlitePath(url)) })
 }
 
 function sqlitePath(url: string): string {
   if (url.startsWith('sqlite://')) return url.slice('sqlite://'.length)
   if (url.includes('://')) {
-    throw new TypeError(
-      `database.url ${url} is not supported: use sqlite:///absolute/path (PostgreSQL is not built yet)`,
+    throw new ConfigError(
+      `database.url ${redactPassword(url)} is not supported. Use ${acceptedForms}.`,
     )
   }
   return url
+}
+
+/** Replaces the password of a URL with `***`, so that the URL can go into messages and logs. */
+export function redactPassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@]*?:)[^/?#]*@/i, '$1***@')
 }
 
 export function createMigrator(db: Kysely<Database>): Migrator {

@@ -6,7 +6,7 @@ import {
   type Selectable,
   type SqlBool,
 } from 'kysely'
-import { ConflictError } from '../domain/errors.js'
+import { ConflictError, NotFoundError } from '../domain/errors.js'
 import type {
   ContainerFormat,
   DiskFormat,
@@ -28,53 +28,48 @@ import type {
   SortKey,
   SortSpec,
 } from '../domain/ports.js'
+import { isPostgres } from './dialect.js'
 import type { Database, ImagesTable } from './schema.js'
 
 type ImageRow = Selectable<ImagesTable>
 type Where = ExpressionBuilder<Database, 'images'>
 
 /**
- * Sort keys that may be NULL are compared through COALESCE with a value below every real one,
- * so that keyset paging works the same on SQLite (NULLs first) and PostgreSQL (NULLs last).
+ * Sort keys whose column may be NULL. Listings put NULL before every value in ascending order
+ * and after every value in descending order, as SQLite and Glance on MySQL do by default.
+ * PostgreSQL's default is the opposite, so the ORDER BY states NULLS FIRST or NULLS LAST.
  */
-const sortExpressions: Record<SortKey, string> = {
-  created_at: 'images.created_at',
-  updated_at: 'images.updated_at',
-  name: "coalesce(images.name, '')",
-  status: 'images.status',
-  size: 'coalesce(images.size, -1)',
-  virtual_size: 'coalesce(images.virtual_size, -1)',
-  disk_format: "coalesce(images.disk_format, '')",
-  container_format: "coalesce(images.container_format, '')",
-  id: 'images.id',
-  owner: "coalesce(images.owner, '')",
-  visibility: 'images.visibility',
-  min_disk: 'images.min_disk',
-  min_ram: 'images.min_ram',
-}
+const nullableKeys: ReadonlySet<SortKey> = new Set([
+  'name',
+  'size',
+  'virtual_size',
+  'disk_format',
+  'container_format',
+  'owner',
+])
 
-function sortValue(image: Image, key: SortKey): string | number {
+function sortValue(image: Image, key: SortKey): string | number | null {
   switch (key) {
     case 'created_at':
       return image.createdAt.toISOString()
     case 'updated_at':
       return image.updatedAt.toISOString()
     case 'name':
-      return image.name ?? ''
+      return image.name
     case 'status':
       return image.status
     case 'size':
-      return image.size ?? -1
+      return image.size
     case 'virtual_size':
-      return image.virtualSize ?? -1
+      return image.virtualSize
     case 'disk_format':
-      return image.diskFormat ?? ''
+      return image.diskFormat
     case 'container_format':
-      return image.containerFormat ?? ''
+      return image.containerFormat
     case 'id':
       return image.id
     case 'owner':
-      return image.owner ?? ''
+      return image.owner
     case 'visibility':
       return image.visibility
     case 'min_disk':
@@ -97,11 +92,13 @@ export function totalOrder(sort: SortSpec[]): SortSpec[] {
 export class SqlImageRepository implements ImageRepository {
   readonly #db: Kysely<Database>
   readonly #hostName: string
+  readonly #postgres: boolean
 
   /** `hostName` is recorded on the uploads and imports that this process runs. */
   constructor(db: Kysely<Database>, hostName = 'localhost') {
     this.#db = db
     this.#hostName = hostName
+    this.#postgres = isPostgres(db)
   }
 
   async create(image: Image): Promise<void> {
@@ -119,7 +116,7 @@ export class SqlImageRepository implements ImageRepository {
   }
 
   async get(id: string): Promise<Image | null> {
-    return this.#get(this.#db, id)
+    return this.#readSnapshot((trx) => this.#get(trx, id))
   }
 
   async #get(db: Kysely<Database>, id: string): Promise<Image | null> {
@@ -135,8 +132,12 @@ export class SqlImageRepository implements ImageRepository {
   }
 
   async list(query: ListQuery): Promise<Image[]> {
+    return this.#readSnapshot((trx) => this.#list(trx, query))
+  }
+
+  async #list(db: Kysely<Database>, query: ListQuery): Promise<Image[]> {
     const order = totalOrder(query.sort)
-    let select = this.#db
+    let select = db
       .selectFrom('images')
       .selectAll()
       .where('deleted_at', 'is', null)
@@ -147,15 +148,20 @@ export class SqlImageRepository implements ImageRepository {
       select = select.where((eb) => markerCondition(eb, order, marker))
     }
     for (const spec of order) {
-      select = select.orderBy(sql.raw(sortExpressions[spec.key]), spec.direction)
+      select = select.orderBy(`images.${spec.key}`, (item) => {
+        if (!nullableKeys.has(spec.key)) return spec.direction === 'asc' ? item.asc() : item.desc()
+        return spec.direction === 'asc' ? item.asc().nullsFirst() : item.desc().nullsLast()
+      })
     }
     const rows = await select.limit(query.limit).execute()
-    return this.#hydrate(rows)
+    return this.#hydrate(rows, db)
   }
 
   async update(image: Image): Promise<Image | null> {
     const updatedAt = new Date()
     const changed = await this.#db.transaction().execute(async (trx) => {
+      // The UPDATE locks the image's row first, so that another writer of its tags and
+      // properties waits for this transaction instead of interleaving with it.
       const result = await trx
         .updateTable('images')
         .set({ ...mutableColumns(image), updated_at: updatedAt.toISOString() })
@@ -168,7 +174,7 @@ export class SqlImageRepository implements ImageRepository {
       await trx
         .deleteFrom('image_properties')
         .where('image_id', '=', image.id)
-        .where('name', 'not like', `${reservedPrefix}%`)
+        .where((eb) => eb.not(hasReservedName(eb)))
         .execute()
       await writeTagsAndProperties(trx, {
         ...image,
@@ -239,12 +245,7 @@ export class SqlImageRepository implements ImageRepository {
     change: (locations: ImageLocation[]) => ImageLocation[],
   ): Promise<Image | null> {
     const changed = await this.#db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('images')
-        .select('locations')
-        .where('id', '=', id)
-        .where('deleted_at', 'is', null)
-        .executeTakeFirst()
+      const row = await this.#lockImage(trx, id)
       if (row === undefined) return false
       const locations = change(JSON.parse(row.locations) as ImageLocation[])
       await trx
@@ -259,6 +260,7 @@ export class SqlImageRepository implements ImageRepository {
 
   async setProperties(id: string, changes: Record<string, string | null>): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
+      if ((await this.#lockImage(trx, id)) === undefined) return
       for (const [name, value] of Object.entries(changes)) {
         await trx
           .deleteFrom('image_properties')
@@ -359,8 +361,9 @@ export class SqlImageRepository implements ImageRepository {
 
   async delete(id: string): Promise<Image | null> {
     return this.#db.transaction().execute(async (trx) => {
-      const image = await this.#get(trx, id)
-      if (image === null) return null
+      const row = await this.#lockImage(trx, id)
+      if (row === undefined) return null
+      const [image] = await this.#hydrate([row], trx)
 
       const now = new Date().toISOString()
       const result = await trx
@@ -374,18 +377,20 @@ export class SqlImageRepository implements ImageRepository {
       await trx.deleteFrom('image_tags').where('image_id', '=', id).execute()
       await trx.deleteFrom('image_properties').where('image_id', '=', id).execute()
       await trx.deleteFrom('image_members').where('image_id', '=', id).execute()
-      return image
+      return image ?? null
     })
   }
 
   async listActive(afterId: string | null, limit: number): Promise<Image[]> {
-    let select = this.#db
-      .selectFrom('images')
-      .selectAll()
-      .where('deleted_at', 'is', null)
-      .where('status', '=', 'active')
-    if (afterId !== null) select = select.where('id', '>', afterId)
-    return this.#hydrate(await select.orderBy('id').limit(limit).execute())
+    return this.#readSnapshot(async (trx) => {
+      let select = trx
+        .selectFrom('images')
+        .selectAll()
+        .where('deleted_at', 'is', null)
+        .where('status', '=', 'active')
+      if (afterId !== null) select = select.where('id', '>', afterId)
+      return this.#hydrate(await select.orderBy('id').limit(limit).execute(), trx)
+    })
   }
 
   async listInterruptedUploads(
@@ -470,7 +475,13 @@ export class SqlImageRepository implements ImageRepository {
 
   async addMember(member: ImageMember): Promise<void> {
     try {
-      await this.#db.insertInto('image_members').values(memberToRow(member)).execute()
+      await this.#db.transaction().execute(async (trx) => {
+        // Locking the image keeps a concurrent delete from leaving this member behind.
+        if ((await this.#lockImage(trx, member.imageId)) === undefined) {
+          throw new NotFoundError(`No image found with ID ${member.imageId}`, 'IMAGE_NOT_FOUND')
+        }
+        await trx.insertInto('image_members').values(memberToRow(member)).execute()
+      })
     } catch (error) {
       if (isUniqueViolation(error)) {
         throw new ConflictError(
@@ -518,6 +529,37 @@ export class SqlImageRepository implements ImageRepository {
       .where('member_id', '=', memberId)
       .executeTakeFirst()
     return result.numDeletedRows > 0n
+  }
+
+  /**
+   * Reads the image's row and, on PostgreSQL, locks it until the transaction ends, so that
+   * read-modify-write steps of two server processes on the same image run one after the other.
+   * SQLite needs no lock: the process's one connection runs one transaction at a time, and in
+   * WAL mode SQLite fails a write that follows a stale read (SQLITE_BUSY_SNAPSHOT). Returns
+   * `undefined` when the image does not exist or was deleted.
+   */
+  async #lockImage(trx: Kysely<Database>, id: string): Promise<ImageRow | undefined> {
+    return trx
+      .selectFrom('images')
+      .selectAll()
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .$if(this.#postgres, (select) => select.forUpdate())
+      .executeTakeFirst()
+  }
+
+  /**
+   * Runs `read` in a transaction that sees one snapshot, so that images and their tags and
+   * properties, read by separate statements, come from the same committed state. A SQLite
+   * transaction reads one snapshot already. On PostgreSQL it takes REPEATABLE READ, because
+   * each statement of a READ COMMITTED transaction sees the commits made before it started.
+   */
+  async #readSnapshot<T>(read: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    let transaction = this.#db.transaction()
+    if (this.#postgres) {
+      transaction = transaction.setIsolationLevel('repeatable read').setAccessMode('read only')
+    }
+    return transaction.execute(read)
   }
 
   /** Loads tags and properties of many images in two queries. */
@@ -641,15 +683,37 @@ function filterCondition(eb: Where, query: ListQuery): Expression<SqlBool> {
 function markerCondition(eb: Where, order: SortSpec[], marker: Image): Expression<SqlBool> {
   const alternatives: Expression<SqlBool>[] = []
   for (let i = 0; i < order.length; i++) {
+    const spec = order[i]!
+    const beyond = beyondCondition(eb, spec, sortValue(marker, spec.key))
+    if (beyond === null) continue
     const equalPrefix = order
       .slice(0, i)
-      .map((spec) => eb(sql.raw(sortExpressions[spec.key]), '=', sortValue(marker, spec.key)))
-    const spec = order[i]!
-    const op = spec.direction === 'asc' ? '>' : '<'
-    const beyond = eb(sql.raw(sortExpressions[spec.key]), op, sortValue(marker, spec.key))
+      .map((prior) => equalCondition(eb, prior.key, sortValue(marker, prior.key)))
     alternatives.push(eb.and([...equalPrefix, beyond]))
   }
   return eb.or(alternatives)
+}
+
+function equalCondition(eb: Where, key: SortKey, value: string | number | null) {
+  return value === null ? eb(`images.${key}`, 'is', null) : eb(`images.${key}`, '=', value)
+}
+
+/**
+ * Rows that sort after `value` in the direction of `spec`, with NULL first in ascending and
+ * last in descending order. Returns `null` when no row can, as after NULL in descending order.
+ */
+function beyondCondition(
+  eb: Where,
+  spec: SortSpec,
+  value: string | number | null,
+): Expression<SqlBool> | null {
+  const column = `images.${spec.key}` as const
+  if (spec.direction === 'asc') {
+    return value === null ? eb(column, 'is not', null) : eb(column, '>', value)
+  }
+  if (value === null) return null
+  const below = eb(column, '<', value)
+  return nullableKeys.has(spec.key) ? eb.or([below, eb(column, 'is', null)]) : below
 }
 
 async function writeTagsAndProperties(trx: Kysely<Database>, image: Image): Promise<void> {
@@ -671,6 +735,16 @@ const dataStatuses: readonly ImageStatus[] = ['saving', 'uploading', 'importing'
 /** Properties that only the service writes; user updates leave them alone. */
 const reservedPrefix = 'os_glance_'
 const importLockProperty = 'os_glance_import_task'
+
+/**
+ * Matches property names that start with the reserved prefix, case-sensitively as the service
+ * checks them. LIKE would match more on SQLite, where it ignores ASCII case, and on both
+ * databases `_` in a LIKE pattern matches any character.
+ */
+function hasReservedName(eb: ExpressionBuilder<Database, 'image_properties'>) {
+  const prefix = eb.fn<string>('substr', ['name', eb.lit(1), eb.lit(reservedPrefix.length)])
+  return eb(prefix, '=', reservedPrefix)
+}
 
 /** The columns a metadata update may change; status and data fields have their own calls. */
 function mutableColumns(image: Image) {

@@ -2,7 +2,9 @@ import type { Generated } from 'kysely'
 
 /**
  * The tables, shared by SQLite and PostgreSQL. Timestamps are ISO 8601 strings in UTC with
- * milliseconds, which sort correctly as text; booleans are 0/1 integers.
+ * milliseconds, which sort correctly as text. Booleans are 0/1 integers and sizes are bigint.
+ * Text compares by byte on both databases, through SQLite's BINARY collation and PostgreSQL's
+ * "C" collation.
  */
 export interface Database {
   images: ImagesTable

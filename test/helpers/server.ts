@@ -11,6 +11,8 @@ export const pcdctlBin = join(repoRoot, 'bin', 'pcdctl')
 
 export interface RunningServer {
   dataDir: string
+  /** The `--database-url` given to the server, which `admin` also gets, or `null`. */
+  databaseUrl: string | null
   imageUrl: string
   identityUrl: string
   /** Process id of the server, for tests that kill it with a signal of their own. */
@@ -32,6 +34,8 @@ export interface StartOptions {
   dataDir?: string
   /** Contents of `image-library.toml`, written before the start. */
   configToml?: string
+  /** Passed as `--database-url` to `serve` and `admin`. Without it, SQLite in the data directory. */
+  databaseUrl?: string
   extraArgs?: string[]
   /** Address to listen on; 127.0.0.1 by default. */
   host?: string
@@ -56,6 +60,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   }
   const args = ['serve', '--data-dir', dataDir, '--host', options.host ?? '127.0.0.1']
   args.push('--port', '0', '--identity-port', '0', ...(options.extraArgs ?? []))
+  if (options.databaseUrl !== undefined) args.push('--database-url', options.databaseUrl)
   const command = [process.execPath, imageLibraryBin, ...args]
   if (options.namespace !== undefined) command.unshift('ip', 'netns', 'exec', options.namespace)
   const child = spawn(command[0]!, command.slice(1), {
@@ -71,6 +76,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const kill = () => stopChild(child)
   return {
     dataDir,
+    databaseUrl: options.databaseUrl ?? null,
     ...urls,
     pid: child.pid!,
     env,
@@ -123,9 +129,10 @@ function stopChild(child: ChildProcess): Promise<number | null> {
 
 /** Runs `image-library admin ...` against the server's data directory; throws on failure. */
 export async function admin(server: RunningServer, args: string[]): Promise<string> {
+  const database = server.databaseUrl === null ? [] : ['--database-url', server.databaseUrl]
   const child = spawn(
     process.execPath,
-    [imageLibraryBin, 'admin', '--data-dir', server.dataDir, ...args],
+    [imageLibraryBin, 'admin', '--data-dir', server.dataDir, ...database, ...args],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },

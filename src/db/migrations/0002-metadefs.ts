@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { textType } from './text-type.js'
 
 /** Resource types every deployment starts with, as in Glance's bundled metadefs. */
 const builtInResourceTypes = [
@@ -13,24 +14,25 @@ const builtInResourceTypes = [
 // match in later versions.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
+  const text = textType(db)
   await db.schema
     .createTable('metadef_namespaces')
-    .addColumn('namespace', 'varchar(80)', (c) => c.primaryKey())
-    .addColumn('display_name', 'varchar(80)')
-    .addColumn('description', 'text')
-    .addColumn('visibility', 'varchar(32)', (c) => c.notNull())
+    .addColumn('namespace', text('varchar(80)'), (c) => c.primaryKey())
+    .addColumn('display_name', text('varchar(80)'))
+    .addColumn('description', text('text'))
+    .addColumn('visibility', text('varchar(32)'), (c) => c.notNull())
     .addColumn('protected', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('owner', 'varchar(255)', (c) => c.notNull())
-    .addColumn('created_at', 'varchar(30)', (c) => c.notNull())
-    .addColumn('updated_at', 'varchar(30)', (c) => c.notNull())
+    .addColumn('owner', text('varchar(255)'), (c) => c.notNull())
+    .addColumn('created_at', text('varchar(30)'), (c) => c.notNull())
+    .addColumn('updated_at', text('varchar(30)'), (c) => c.notNull())
     .execute()
 
   await db.schema
     .createTable('metadef_resource_types')
-    .addColumn('name', 'varchar(80)', (c) => c.primaryKey())
+    .addColumn('name', text('varchar(80)'), (c) => c.primaryKey())
     .addColumn('protected', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('created_at', 'varchar(30)', (c) => c.notNull())
-    .addColumn('updated_at', 'varchar(30)', (c) => c.notNull())
+    .addColumn('created_at', text('varchar(30)'), (c) => c.notNull())
+    .addColumn('updated_at', text('varchar(30)'), (c) => c.notNull())
     .execute()
   const now = new Date().toISOString()
   await db
@@ -54,20 +56,21 @@ export async function up(db: Kysely<any>): Promise<void> {
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function createItemsTable(db: Kysely<any>): Promise<void> {
+  const text = textType(db)
   await db.schema
     .createTable('metadef_items')
-    .addColumn('namespace', 'varchar(80)', (c) =>
+    .addColumn('namespace', text('varchar(80)'), (c) =>
       c
         .notNull()
         .references('metadef_namespaces.namespace')
         .onDelete('cascade')
         .onUpdate('cascade'),
     )
-    .addColumn('kind', 'varchar(20)', (c) => c.notNull())
-    .addColumn('name', 'varchar(255)', (c) => c.notNull())
-    .addColumn('document', 'text', (c) => c.notNull())
-    .addColumn('created_at', 'varchar(30)', (c) => c.notNull())
-    .addColumn('updated_at', 'varchar(30)', (c) => c.notNull())
+    .addColumn('kind', text('varchar(20)'), (c) => c.notNull())
+    .addColumn('name', text('varchar(255)'), (c) => c.notNull())
+    .addColumn('document', text('text'), (c) => c.notNull())
+    .addColumn('created_at', text('varchar(30)'), (c) => c.notNull())
+    .addColumn('updated_at', text('varchar(30)'), (c) => c.notNull())
     .addPrimaryKeyConstraint('metadef_items_pk', ['namespace', 'kind', 'name'])
     .execute()
 }

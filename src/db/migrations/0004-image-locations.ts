@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { textType } from './text-type.js'
 
 /**
  * Moves each image's single data location into a list, so that an image can live in several
@@ -6,9 +7,10 @@ import type { Kysely } from 'kysely'
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see 0001-initial.ts
 export async function up(db: Kysely<any>): Promise<void> {
+  const text = textType(db)
   await db.schema
     .alterTable('images')
-    .addColumn('locations', 'text', (c) => c.notNull().defaultTo('[]'))
+    .addColumn('locations', text('text'), (c) => c.notNull().defaultTo('[]'))
     .execute()
   const rows = await db
     .selectFrom('images')

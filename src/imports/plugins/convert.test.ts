@@ -257,7 +257,7 @@ describe('convertImage', () => {
     assert.deepEqual(strayFiles('known.raw'), [])
     assert.deepEqual(processesMentioning(dir), [])
     if ((await findPrlimit()) !== null) {
-      assert.match(limits, /^Max address space\s+1073741824\s+1073741824\s+bytes/m)
+      assert.match(limits, /^Max address space\s+4294967296\s+4294967296\s+bytes/m)
       assert.match(limits, /^Max cpu time\s+30\s+30\s+seconds/m)
     }
   })

@@ -3,7 +3,7 @@ import { open, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 
 import { InvalidInputError } from '../../domain/errors.js'
-import { runQemuImg } from './run-qemu-img.js'
+import { convertAddressSpaceLimitBytes, runQemuImg } from './run-qemu-img.js'
 
 export { QemuImgError } from './run-qemu-img.js'
 
@@ -84,9 +84,9 @@ export function shouldConvert(diskFormat: string, targetFormat: ConversionFormat
 
 /**
  * Converts an image with `qemu-img convert`, after `qemu-img info` confirms the format and finds
- * no backing file, external data file or extent in another file. Both run under prlimit (1 GiB
- * of address space and a CPU-time limit) when prlimit is installed, and the process group is
- * killed when `timeoutMs` runs out or `signal` aborts.
+ * no backing file, external data file or extent in another file. Both run under prlimit (an
+ * address-space limit, 1 GiB for info and 4 GiB for convert, and a CPU-time limit) when prlimit
+ * is installed, and the process group is killed when `timeoutMs` runs out or `signal` aborts.
  *
  * The output is written to a temporary file next to `target`, synced, and renamed to `target`
  * only on success. On any failure the temporary file is removed.
@@ -119,6 +119,7 @@ export async function convertImage(options: ConvertOptions): Promise<void> {
         // The wall-clock timeout is the real limit. The CPU limit, set through prlimit, still
         // holds if this process dies before it can kill qemu-img.
         cpuSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)),
+        addressSpaceBytes: convertAddressSpaceLimitBytes,
         maxStdoutBytes: 0,
         signal,
       },

@@ -11,6 +11,13 @@ import { delimiter, join } from 'node:path'
  */
 export const addressSpaceLimitBytes = 1024 * 1024 * 1024
 
+/**
+ * Address-space limit for `qemu-img convert`: its I/O threads each reserve stack and heap
+ * arenas, and under 1 GiB thread creation failed ("Resource temporarily unavailable") on a
+ * loaded machine here, so conversion gets more room while info keeps Glance's limit.
+ */
+export const convertAddressSpaceLimitBytes = 4 * 1024 * 1024 * 1024
+
 /** Bytes of stderr kept for error messages; qemu-img prints its error last. */
 const stderrTailBytes = 8 * 1024
 /** Lines of stderr quoted in an error message. */
@@ -23,6 +30,8 @@ export interface RunQemuImgOptions {
   limitMs?: number
   /** RLIMIT_CPU for the process, in seconds; applied only when prlimit is installed. */
   cpuSeconds: number
+  /** RLIMIT_AS for the process; `addressSpaceLimitBytes` unless given. */
+  addressSpaceBytes?: number
   /** Maximum stdout bytes kept; more output fails the run. 0 discards stdout. */
   maxStdoutBytes: number
   signal?: AbortSignal
@@ -76,7 +85,7 @@ export async function runQemuImg(args: string[], options: RunQemuImgOptions): Pr
       ? ['qemu-img', ...args]
       : [
           prlimit,
-          `--as=${addressSpaceLimitBytes}`,
+          `--as=${options.addressSpaceBytes ?? addressSpaceLimitBytes}`,
           `--cpu=${options.cpuSeconds}`,
           '--',
           'qemu-img',
