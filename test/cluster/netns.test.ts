@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import { ensureCertificate } from '../../src/tls/certificate.js'
 import { imageClient, issueToken } from '../helpers/client.js'
 import { createTestNetwork, netnsUnavailable, type TestNetwork } from '../helpers/netns.js'
+import { postgresSkipReason, startPostgres, stopPostgres } from '../helpers/postgres.js'
 import { admin, startServer, type RunningServer } from '../helpers/server.js'
 import {
   createImage,
@@ -26,15 +27,16 @@ let network: TestNetwork
 let shared: string
 const hosts: (RunningServer | null)[] = []
 let killedDataDir = ''
+let databaseUrl = ''
 
 /**
  * Each host has a shared store (the default) and a store on its own disk, and all share one
- * database file, as hosts on a shared mount would.
+ * database: a SQLite file, as hosts on a shared mount would, or PostgreSQL on the bridge.
  */
 function hostConfig(index: number): string {
   return [
     '[database]',
-    `url = "sqlite://${join(shared, 'library.db')}"`,
+    `url = "${databaseUrl}"`,
     '[store]',
     'default = "shared"',
     '[stores.shared]',
@@ -83,99 +85,117 @@ async function statusOf(name: string): Promise<string | undefined> {
   return listed.find((host: { name: string }) => host.name === name)?.status
 }
 
-describe('hosts in separate network namespaces', { skip: skip ?? false }, () => {
-  before(async () => {
-    network = await createTestNetwork(hostCount)
-    shared = await mkdtemp(join(tmpdir(), 'image-library-netns-'))
-    // One certificate that names every host's address, so that the hosts trust each other.
-    const tls = join(shared, 'tls')
-    await mkdir(tls)
-    await ensureCertificate(
-      {
-        certFile: join(tls, 'cert.pem'),
-        keyFile: join(tls, 'key.pem'),
-        caFile: join(tls, 'ca.pem'),
-      },
-      network.hosts.map((host) => host.address),
-    )
-    for (let i = 0; i < hostCount; i++) {
-      const dataDir = await mkdtemp(join(tmpdir(), 'image-library-test-'))
-      await cp(tls, join(dataDir, 'tls'), { recursive: true })
-      await writeFile(join(dataDir, 'image-library.toml'), hostConfig(i))
-      await startHost(i, dataDir)
-    }
-    await sleep(1500)
-  })
+for (const database of ['SQLite', 'PostgreSQL'] as const) {
+  const skipReason = skip ?? (database === 'PostgreSQL' ? postgresSkipReason : null)
+  describe(
+    `hosts in separate network namespaces on ${database}`,
+    { skip: skipReason ?? false },
+    () => {
+      before(async () => {
+        hosts.length = 0
+        network = await createTestNetwork(hostCount)
+        shared = await mkdtemp(join(tmpdir(), 'image-library-netns-'))
+        databaseUrl =
+          database === 'SQLite'
+            ? `sqlite://${join(shared, 'library.db')}`
+            : await (
+                await startPostgres({
+                  address: network.gateway,
+                  cidr: network.gateway.replace(/\.1$/, '.0/24'),
+                })
+              ).createDatabase(network.gateway)
+        // One certificate that names every host's address, so that the hosts trust each other.
+        const tls = join(shared, 'tls')
+        await mkdir(tls)
+        await ensureCertificate(
+          {
+            certFile: join(tls, 'cert.pem'),
+            keyFile: join(tls, 'key.pem'),
+            caFile: join(tls, 'ca.pem'),
+          },
+          network.hosts.map((host) => host.address),
+        )
+        for (let i = 0; i < hostCount; i++) {
+          const dataDir = await mkdtemp(join(tmpdir(), 'image-library-test-'))
+          await cp(tls, join(dataDir, 'tls'), { recursive: true })
+          await writeFile(join(dataDir, 'image-library.toml'), hostConfig(i))
+          await startHost(i, dataDir)
+        }
+        await sleep(1500)
+      })
 
-  after(async () => {
-    for (const host of alive()) await host.stop()
-    await network?.close()
-    if (shared !== undefined) await rm(shared, { recursive: true, force: true })
-  })
+      after(async () => {
+        for (const host of alive()) await host.stop()
+        await network?.close()
+        if (shared !== undefined) await rm(shared, { recursive: true, force: true })
+        if (database === 'PostgreSQL') await stopPostgres()
+      })
 
-  it('lists every host as healthy', async () => {
-    for (let i = 0; i < hostCount; i++) assert.equal(await statusOf(`host-${i}`), 'healthy')
-  })
+      it('lists every host as healthy', async () => {
+        for (let i = 0; i < hostCount; i++) assert.equal(await statusOf(`host-${i}`), 'healthy')
+      })
 
-  it('requeue an upload whose host died, and take the retry on another host', async () => {
-    const [first, , third] = hosts as RunningServer[]
-    const token = await issueToken(first!)
-    const api = imageClient(first!, token)
-    const image = await createImage(api, { disk_format: 'raw', container_format: 'bare' })
-    const data = randomBytes(8 * mib)
-    const upload = startPartialUpload(hosts[1]!, token, image.id, data, data.length, 2 * mib)
-    await upload.written
-    await waitForImage(api, image.id, (current) => current.status === 'saving')
+      it('requeue an upload whose host died, and take the retry on another host', async () => {
+        const [first, , third] = hosts as RunningServer[]
+        const token = await issueToken(first!)
+        const api = imageClient(first!, token)
+        const image = await createImage(api, { disk_format: 'raw', container_format: 'bare' })
+        const data = randomBytes(8 * mib)
+        const upload = startPartialUpload(hosts[1]!, token, image.id, data, data.length, 2 * mib)
+        await upload.written
+        await waitForImage(api, image.id, (current) => current.status === 'saving')
 
-    killedDataDir = await killHost(1)
-    upload.abort()
-    await upload.done
-    const requeued = await waitForImage(api, image.id, (current) => current.status === 'queued')
-    assert.equal(requeued.size, null)
-    assert.deepEqual(await filesIn(join(shared, 'images')), [])
+        killedDataDir = await killHost(1)
+        upload.abort()
+        await upload.done
+        const requeued = await waitForImage(api, image.id, (current) => current.status === 'queued')
+        assert.equal(requeued.size, null)
+        assert.deepEqual(await filesIn(join(shared, 'images')), [])
 
-    const retry = await uploadData(third!, token, image.id, data)
-    assert.equal(retry.status, 204, retry.text())
-    const download = await imageClient(first!, token)('GET', `/v2/images/${image.id}/file`)
-    assert.equal(hexDigest('sha256', download.body), hexDigest('sha256', data))
-  })
+        const retry = await uploadData(third!, token, image.id, data)
+        assert.equal(retry.status, 204, retry.text())
+        const download = await imageClient(first!, token)('GET', `/v2/images/${image.id}/file`)
+        assert.equal(hexDigest('sha256', download.body), hexDigest('sha256', data))
+      })
 
-  it('let a killed host rejoin', async () => {
-    assert.equal(await statusOf('host-1'), 'unhealthy')
-    const restarted = await startHost(1, killedDataDir)
-    await sleep(1500)
-    assert.equal(await statusOf('host-1'), 'healthy')
-    const token = await issueToken(hosts[0]!)
-    const listed = (await imageClient(restarted, token)('GET', '/v2/images')).json().images
-    assert.ok(Array.isArray(listed))
-  })
+      it('let a killed host rejoin', async () => {
+        assert.equal(await statusOf('host-1'), 'unhealthy')
+        const restarted = await startHost(1, killedDataDir)
+        await sleep(1500)
+        assert.equal(await statusOf('host-1'), 'healthy')
+        const token = await issueToken(hosts[0]!)
+        const listed = (await imageClient(restarted, token)('GET', '/v2/images')).json().images
+        assert.ok(Array.isArray(listed))
+      })
 
-  it('keep images on own disks on two hosts, and serve them after one dies', async () => {
-    const token = await issueToken(hosts[0]!)
-    const data = randomBytes(512 * 1024)
-    const api = imageClient(hosts[0]!, token)
-    const image = await createImage(api, { disk_format: 'raw', container_format: 'bare' })
-    const upload = await uploadData(hosts[0]!, token, image.id, data, {
-      'x-image-meta-store': 'local',
-    })
-    assert.equal(upload.status, 204, upload.text())
+      it('keep images on own disks on two hosts, and serve them after one dies', async () => {
+        const token = await issueToken(hosts[0]!)
+        const data = randomBytes(512 * 1024)
+        const api = imageClient(hosts[0]!, token)
+        const image = await createImage(api, { disk_format: 'raw', container_format: 'bare' })
+        const upload = await uploadData(hosts[0]!, token, image.id, data, {
+          'x-image-meta-store': 'local',
+        })
+        assert.equal(upload.status, 204, upload.text())
 
-    const holders = async () => {
-      const found: number[] = []
-      for (let i = 0; i < hostCount; i++) {
-        if ((await filesIn(join(shared, `disk-${i}`))).includes(image.id)) found.push(i)
-      }
-      return found
-    }
-    for (let i = 0; i < 60 && (await holders()).length < 2; i++) await sleep(100)
-    const copies = await holders()
-    assert.equal(copies.length, 2, `copies on hosts ${copies.join(', ')}`)
+        const holders = async () => {
+          const found: number[] = []
+          for (let i = 0; i < hostCount; i++) {
+            if ((await filesIn(join(shared, `disk-${i}`))).includes(image.id)) found.push(i)
+          }
+          return found
+        }
+        for (let i = 0; i < 60 && (await holders()).length < 2; i++) await sleep(100)
+        const copies = await holders()
+        assert.equal(copies.length, 2, `copies on hosts ${copies.join(', ')}`)
 
-    await killHost(0)
-    const survivor = hosts.find((host) => host !== null)!
-    const download = await imageClient(survivor, token)('GET', `/v2/images/${image.id}/file`)
-    assert.equal(download.status, 200, download.text())
-    assert.equal(hexDigest('sha256', download.body), hexDigest('sha256', data))
-    assert.equal((await getImage(imageClient(survivor, token), image.id)).status, 'active')
-  })
-})
+        await killHost(0)
+        const survivor = hosts.find((host) => host !== null)!
+        const download = await imageClient(survivor, token)('GET', `/v2/images/${image.id}/file`)
+        assert.equal(download.status, 200, download.text())
+        assert.equal(hexDigest('sha256', download.body), hexDigest('sha256', data))
+        assert.equal((await getImage(imageClient(survivor, token), image.id)).status, 'active')
+      })
+    },
+  )
+}

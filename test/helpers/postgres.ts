@@ -1,7 +1,7 @@
 import { execFile, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, rmSync } from 'node:fs'
-import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { appendFile, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,10 +17,16 @@ const run = promisify(execFile)
 export interface PostgresCluster {
   port: number
   password: string
-  /** The `postgresql://` URL of a database in the cluster. */
-  url(database: string): string
-  /** Creates an empty database and returns its URL. */
-  createDatabase(): Promise<string>
+  /** The `postgresql://` URL of a database in the cluster, at 127.0.0.1 or `host`. */
+  url(database: string, host?: string): string
+  /** Creates an empty database and returns its URL, at 127.0.0.1 or `host`. */
+  createDatabase(host?: string): Promise<string>
+}
+
+/** A second address to listen on, and the network whose clients may log in through it. */
+export interface PostgresNetwork {
+  address: string
+  cidr: string
 }
 
 /** Where the server programs are and which user runs them. */
@@ -38,12 +44,16 @@ export const postgresSkipReason: string | null =
 
 let cluster: Promise<RunningCluster> | null = null
 
-/** Starts this process's cluster on first use and returns it. Later calls share it. */
-export function startPostgres(): Promise<PostgresCluster> {
+/**
+ * Starts this process's cluster on first use and returns it. Later calls share it. With
+ * `network`, the first call also makes it listen on that address, for hosts in network
+ * namespaces.
+ */
+export function startPostgres(network: PostgresNetwork | null = null): Promise<PostgresCluster> {
   if (typeof installation === 'string') {
     return Promise.reject(new Error(`PostgreSQL tests cannot run: ${installation}`))
   }
-  cluster ??= startCluster(installation)
+  cluster ??= startCluster(installation, network)
   return cluster
 }
 
@@ -91,7 +101,10 @@ interface RunningCluster extends PostgresCluster {
   stop(): Promise<void>
 }
 
-async function startCluster(install: Installation): Promise<RunningCluster> {
+async function startCluster(
+  install: Installation,
+  network: PostgresNetwork | null,
+): Promise<RunningCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'image-library-pg-'))
   const dataDir = join(dir, 'data')
   const socketDir = join(dir, 'socket')
@@ -110,13 +123,17 @@ async function startCluster(install: Installation): Promise<RunningCluster> {
     }
   }
   await initCluster(server, dataDir, join(dir, 'password'))
+  if (network !== null) {
+    await appendFile(join(dataDir, 'pg_hba.conf'), `host all all ${network.cidr} scram-sha-256\n`)
+  }
+  const listen = ['127.0.0.1', ...(network === null ? [] : [network.address])].join(',')
 
   // A free port can be taken by another process before the server binds it, so try again.
   let port = 0
   for (let attempt = 1; ; attempt++) {
     port = await findFreePort()
     const options = [
-      '-c listen_addresses=127.0.0.1',
+      `-c listen_addresses=${listen}`,
       `-c port=${port}`,
       `-c unix_socket_directories=${socketDir}`,
       // Durability does not matter for a cluster that lives as long as one test process.
@@ -151,14 +168,14 @@ async function startCluster(install: Installation): Promise<RunningCluster> {
   // A test process that ends without its after() hooks still takes the cluster down.
   process.once('exit', stopSync)
 
-  const url = (database: string) =>
-    `postgresql://postgres:${password}@127.0.0.1:${port}/${database}`
+  const url = (database: string, host = '127.0.0.1') =>
+    `postgresql://postgres:${password}@${host}:${port}/${database}`
   let databases = 0
   return {
     port,
     password,
     url,
-    async createDatabase() {
+    async createDatabase(host?: string) {
       databases += 1
       const name = `test_${databases}`
       const client = new pg.Client({ connectionString: url('postgres') })
@@ -168,7 +185,7 @@ async function startCluster(install: Installation): Promise<RunningCluster> {
       } finally {
         await client.end()
       }
-      return url(name)
+      return url(name, host)
     },
     async stop() {
       process.removeListener('exit', stopSync)
