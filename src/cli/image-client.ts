@@ -157,17 +157,29 @@ export class ImageClient {
    * Starts the download of an image's data and returns the response with its body unread.
    * Returns undefined when the image has no data (204).
    */
-  async downloadImageData(imageId: string): Promise<HttpResponse | undefined> {
+  async downloadImageData(imageId: string, offset = 0): Promise<HttpResponse | undefined> {
     const response = await this.#session.send({
       method: 'GET',
       url: this.#url(`/v2/images/${encodeURIComponent(imageId)}/file`),
-      headers: { Accept: 'application/octet-stream, application/json' },
+      headers: {
+        Accept: 'application/octet-stream, application/json',
+        ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}),
+      },
     })
+    if (offset > 0 && response.status === 200) {
+      response.body.resume()
+      throw new CliError(`The image service ignored the range request for image ${imageId}.`)
+    }
     await throwIfError(response)
     if (response.status !== 204) return response
 
     response.body.resume()
     return undefined
+  }
+
+  /** Moves to the next image endpoint; see Session.failOver. */
+  failOver(reason: string): boolean {
+    return this.#session.failOver(reason)
   }
 
   /** Deactivates (`deactivate`) or reactivates (`reactivate`) an image. */

@@ -169,6 +169,45 @@ describe('commands against a fake cloud', () => {
     assert.match(result.stderr, /http:\/\/127\.0\.0\.1:1 failed \(.*\); retrying on /)
   })
 
+  it('resumes a download cut off mid-body on the next host', async () => {
+    const data = Buffer.alloc(300_000)
+    for (let i = 0; i < data.length; i++) data[i] = i % 251
+    const image = cloud.addImage({ name: 'resumed' }, data)
+    // A host that passes every call to the cloud but dies halfway through a download.
+    const dying = createServer((request, response) => {
+      if (request.method === 'GET' && request.url?.endsWith('/file')) {
+        response.writeHead(200, { 'content-length': data.length })
+        response.write(data.subarray(0, 100_000), () => response.socket?.destroy())
+        return
+      }
+      const forwarded = httpRequest(new URL(request.url ?? '/', cloud.origin), {
+        method: request.method,
+        headers: request.headers,
+      })
+      forwarded.on('response', (reply) => {
+        response.writeHead(reply.statusCode ?? 502, reply.headers)
+        reply.pipe(response)
+      })
+      request.pipe(forwarded)
+    })
+    await new Promise<void>((resolve) => dying.listen(0, '127.0.0.1', resolve))
+    try {
+      cloud.imageEndpointsBefore = [`http://127.0.0.1:${(dying.address() as AddressInfo).port}`]
+      const file = join(workDir, 'resumed.raw')
+      const result = await run(['image', 'save', '--file', file, image.id], cloud.env)
+      assert.equal(result.code, 0, result.stderr)
+      assert.match(result.stderr, /download cut off after 100000 bytes.*retrying on /)
+      assert.deepEqual(await readFile(file), data)
+      const ranged = cloud.requests.filter((r) => r.headers.range !== undefined)
+      assert.deepEqual(
+        ranged.map((r) => r.headers.range),
+        ['bytes=100000-'],
+      )
+    } finally {
+      dying.close()
+    }
+  })
+
   it('uploads the whole file again on the next host after a 5xx', async () => {
     // A host that passes every call to the cloud but fails image uploads with 503.
     const failing = createServer((request, response) => {

@@ -131,6 +131,18 @@ export class Session {
     }
   }
 
+  /**
+   * Moves to the next image endpoint after a failure that the caller handles itself, such as a
+   * download cut off mid-body. Returns `false` when there is no other endpoint.
+   */
+  failOver(reason: string): boolean {
+    if (this.#imageEndpoints.length < 2) return false
+    const failed = this.imageEndpoint
+    this.#current = (this.#current + 1) % this.#imageEndpoints.length
+    this.#warn(`pcdctl: ${failed} failed (${reason}); retrying on ${this.imageEndpoint}`)
+    return true
+  }
+
   #moveOn<R extends { url: string }>(
     attempt: R,
     request: R & { reopenBody?: () => Readable },

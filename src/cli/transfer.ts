@@ -1,8 +1,7 @@
-import { createReadStream } from 'node:fs'
 import { createHash, getHashes, type Hash } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
+import { createReadStream, createWriteStream } from 'node:fs'
 import { lstat, open, unlink } from 'node:fs/promises'
-import { Transform, type Readable, type Writable } from 'node:stream'
+import { Readable, Transform, type Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import cliProgress from 'cli-progress'
 import { CliError } from './errors.js'
@@ -80,6 +79,40 @@ export function formatBytes(bytes: number): string {
     unit++
   }
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`
+}
+
+/** Attempts to continue one download on other hosts before it fails. */
+const maxResumes = 3
+
+/**
+ * Returns the download as one stream that, when its source fails before `size` bytes, asks
+ * `reopen` for the rest from the byte reached (on another host) and goes on. `reopen` returns
+ * `null` when there is nowhere else to go, and the failure stands.
+ */
+export function resumableDownload(
+  first: Readable,
+  size: number | undefined,
+  reopen: (offset: number, cause: unknown) => Promise<Readable | null>,
+): Readable {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    let source = first
+    let offset = 0
+    for (let resumes = 0; ; resumes++) {
+      try {
+        for await (const chunk of source as AsyncIterable<Buffer>) {
+          offset += chunk.length
+          yield chunk
+        }
+        return
+      } catch (error) {
+        if (size === undefined || offset >= size || resumes >= maxResumes) throw error
+        const next = await reopen(offset, error)
+        if (next === null) throw error
+        source = next
+      }
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false })
 }
 
 /** The destination of `image save`: a file that is deleted on failure, or a stream left open. */

@@ -5,7 +5,8 @@ import { addConnectionOptions } from '../connection-config.js'
 import { CliError, UsageError } from '../errors.js'
 import type { ImageRecord } from '../image-client.js'
 import { findImage } from '../image-lookup.js'
-import { createProgress, saveVerified, type SaveTarget } from '../transfer.js'
+import { describeError } from '../http-client.js'
+import { createProgress, resumableDownload, saveVerified, type SaveTarget } from '../transfer.js'
 
 interface SaveOptions {
   file?: string
@@ -49,7 +50,14 @@ async function runImageSave(runtime: CommandRuntime, command: Command): Promise<
     throw new CliError(`Image ${image.id} has no data (status ${image.status ?? 'unknown'}).`)
   }
 
-  await saveWithProgress(runtime, response.body, image, options.file)
+  const size = typeof image['size'] === 'number' ? image['size'] : undefined
+  const data = resumableDownload(response.body, size, async (offset, cause) => {
+    if (!images.failOver(`download cut off after ${offset} bytes: ${describeError(cause)}`)) {
+      return null
+    }
+    return (await images.downloadImageData(image.id, offset))?.body ?? null
+  })
+  await saveWithProgress(runtime, data, image, options.file)
   return 0
 }
 

@@ -423,6 +423,17 @@ function serveFile(
     return
   }
   const data = state.corruptDownloads ? Buffer.alloc(image.data.length, 0x5a) : image.data
+  const range = /^bytes=(\d+)-$/.exec(headers.range ?? '')
+  if (range !== null) {
+    const start = Number(range[1])
+    response.writeHead(206, {
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': data.length - start,
+      'Content-Range': `bytes ${start}-${data.length - 1}/${data.length}`,
+    })
+    response.end(data.subarray(start))
+    return
+  }
   response.writeHead(200, {
     'Content-Type': 'application/octet-stream',
     'Content-Length': data.length,
