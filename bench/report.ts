@@ -415,7 +415,7 @@ function storeMethod(run: BenchRun): string[] {
     paragraph(
       '- **rbd and s3 stores.** `scripts/ceph.sh` starts a throwaway Ceph cluster on 127.0.0.1:',
       'one monitor, one OSD on memstore and radosgw.',
-      `memstore keeps all data in RAM, which limits these files to ${size}.`,
+      `memstore keeps all data in RAM, so these files are ${size} (1 GiB in full mode).`,
       'The server is configured with a file store as the default, an rbd store on pool `rbd`',
       'and an s3 store on a bucket of radosgw.',
       'The upload is `PUT /v2/images/{id}/file` with `X-Image-Meta-Store`, timed as above,',
