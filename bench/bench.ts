@@ -9,23 +9,37 @@ import { hasCommand } from './commands.js'
 import { secondsSince } from './https-client.js'
 import { measureSize, type SizeResult } from './data-path.js'
 import { measureMetadata, type MetadataResult } from './metadata-path.js'
+import { startCeph } from './ceph.js'
+import { measureHosts, type HostsResult } from './hosts-path.js'
+import { ensureInputFile } from './inputs.js'
 import { startNginx } from './nginx.js'
 import { readCpuStallSeconds, readLoadAverage } from './process-stats.js'
 import {
+  benchParts,
   renderReport,
   renderResultsTable,
+  type BenchPart,
   type BenchSettings,
   type MachineFacts,
 } from './report.js'
 import { issueAdminToken, startServer, type BenchServer } from './service.js'
+import {
+  createS3Bucket,
+  createS3Client,
+  measureRbdStore,
+  measureS3Store,
+  storeConfig,
+  type StoreResult,
+} from './store-path.js'
 
-const usage = `Usage: npm run bench -- [--quick] [--sizes MiB,MiB] [--cpu-prof]
+const usage = `Usage: npm run bench -- [--quick] [--sizes MiB,MiB] [--only PARTS] [--cpu-prof]
 
-Measures the image service against sha512sum, md5sum, dd and nginx on this machine and writes
-bench/results.md.
+Measures the image service against sha512sum, md5sum, dd, nginx, rbd and an S3 client on this
+machine and writes bench/results.md.
 
   --quick         files of 256 and 1024 MiB, fewer runs, shorter request-rate runs
-  --sizes LIST    file sizes in MiB, comma-separated (default 1024,4096)
+  --sizes LIST    file sizes in MiB for the data path, comma-separated (default 1024,4096)
+  --only PARTS    run only these parts, comma-separated: data, metadata, stores, hosts
   --cpu-prof      start the servers with node --cpu-prof; profiles go to bench/work/profiles/
   -h, --help      show this help
 `
@@ -50,6 +64,7 @@ function parseCommandLine(argv: string[]): CommandLine | null {
     options: {
       quick: { type: 'boolean', default: false },
       sizes: { type: 'string' },
+      only: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -59,6 +74,7 @@ function parseCommandLine(argv: string[]): CommandLine | null {
   const quick = values.quick
   const settings: BenchSettings = {
     mode: quick ? 'quick' : 'full',
+    parts: parseParts(values.only ?? benchParts.join(',')),
     sizesMiB: parseSizes(values.sizes ?? (quick ? '256,1024' : '1024,4096')),
     uploadRuns: quick ? 1 : 3,
     downloadRuns: quick ? 2 : 5,
@@ -66,6 +82,11 @@ function parseCommandLine(argv: string[]): CommandLine | null {
     listRuns: quick ? 10 : 20,
     rateSeconds: quick ? 3 : 10,
     connections: 16,
+    storeSizeMiB: quick ? 256 : 1024,
+    hosts: 3,
+    hostClients: 8,
+    hostsSizeMiB: quick ? 256 : 1024,
+    hostsRuns: quick ? 1 : 3,
   }
   const cpuProfileDir = values['cpu-prof'] ? join(workDir, 'profiles') : undefined
   return { settings, cpuProfileDir }
@@ -81,11 +102,20 @@ function parseSizes(text: string): number[] {
   return sizes
 }
 
+function parseParts(text: string): BenchPart[] {
+  const parts = text.split(',').map((part) => part.trim())
+  const unknown = parts.filter((part) => !(benchParts as readonly string[]).includes(part))
+  if (unknown.length > 0) {
+    throw new TypeError(`--only expects ${benchParts.join(', ')}, got ${unknown.join(', ')}`)
+  }
+  return parts as BenchPart[]
+}
+
 /** Removes data directories and other files that an interrupted run left behind. */
 async function removeLeftovers(): Promise<void> {
   for (const name of await readdir(workDir)) {
     const isLeftover = ['nginx', 'dd.out', 'show-images.lua'].includes(name)
-    if (name.startsWith('data-') || isLeftover) {
+    if (name.startsWith('data-') || name.startsWith('ceph-') || isLeftover) {
       await rm(join(workDir, name), { recursive: true, force: true })
     }
   }
@@ -95,10 +125,16 @@ async function withServer<T>(
   name: string,
   cpuProfileDir: string | undefined,
   body: (server: BenchServer, token: string) => Promise<T>,
+  configToml?: string,
 ): Promise<T> {
   const dataDir = join(workDir, `data-${process.pid}-${name}`)
   await mkdir(dataDir, { recursive: true })
-  const server = await startServer({ repoRoot, dataDir, ...(cpuProfileDir && { cpuProfileDir }) })
+  const server = await startServer({
+    repoRoot,
+    dataDir,
+    ...(cpuProfileDir && { cpuProfileDir }),
+    ...(configToml !== undefined && { configToml }),
+  })
   try {
     return await body(server, await issueAdminToken(server))
   } finally {
@@ -144,6 +180,61 @@ async function runMetadataPath(command: CommandLine): Promise<MetadataResult> {
       log,
     }),
   )
+}
+
+/**
+ * Measures the rbd and s3 stores on a throwaway Ceph cluster. The OSD keeps its data in RAM,
+ * and radosgw frees deleted objects only at its garbage collection, hours later. So the memstore
+ * gets room for the four copies that the run writes: two in rbd and two in S3.
+ */
+async function runStores(command: CommandLine): Promise<StoreResult[]> {
+  const sizeMiB = command.settings.storeSizeMiB
+  const input = await ensureInputFile(workDir, sizeMiB)
+  log(`stores: starting a Ceph cluster`)
+  const ceph = await startCeph(repoRoot, workDir, (4 * sizeMiB + 512) * 1024 * 1024)
+  const client = createS3Client(ceph)
+  try {
+    await createS3Bucket(client)
+    return await withServer(
+      'stores',
+      command.cpuProfileDir,
+      async (server, token) => {
+        const options = {
+          server,
+          token,
+          ceph,
+          input,
+          downloadRuns: command.settings.downloadRuns,
+          log,
+        }
+        return [await measureRbdStore(options), await measureS3Store(options, client)]
+      },
+      storeConfig(ceph),
+    )
+  } finally {
+    client.destroy()
+    await ceph.stop()
+  }
+}
+
+async function runHosts(command: CommandLine): Promise<HostsResult> {
+  const { settings } = command
+  const input = await ensureInputFile(workDir, settings.hostsSizeMiB)
+  const directory = join(workDir, `data-${process.pid}-hosts`)
+  try {
+    return await measureHosts({
+      repoRoot,
+      directory,
+      input,
+      hosts: settings.hosts,
+      clients: settings.hostClients,
+      runs: settings.hostsRuns,
+      ...(command.cpuProfileDir && { cpuProfileDir: command.cpuProfileDir }),
+      log,
+    })
+  } finally {
+    await rm(directory, { recursive: true, force: true })
+  }
 }
 
 /** Load figures taken when the run starts, to compare with those at its end. */
@@ -201,7 +292,9 @@ async function main(): Promise<number> {
     process.stdout.write(usage)
     return 0
   }
-  if (!hasCommand('nginx')) {
+  const { parts } = command.settings
+  const needsNginx = parts.includes('data') || parts.includes('hosts')
+  if (needsNginx && !hasCommand('nginx')) {
     log('nginx is missing; install it with apt-get install -y nginx-light')
     return 1
   }
@@ -209,10 +302,13 @@ async function main(): Promise<number> {
   await mkdir(workDir, { recursive: true })
   await removeLeftovers()
   const start = startRun()
-  const sizes = await runDataPath(command)
-  const metadata = await runMetadataPath(command)
+  const sizes = parts.includes('data') ? await runDataPath(command) : []
+  const metadata = parts.includes('metadata') ? await runMetadataPath(command) : null
+  const stores = parts.includes('stores') ? await runStores(command) : []
+  const hosts = parts.includes('hosts') ? await runHosts(command) : null
 
-  const run = { facts: collectFacts(start), settings: command.settings, sizes, metadata }
+  const facts = collectFacts(start)
+  const run = { facts, settings: command.settings, sizes, metadata, stores, hosts }
   process.stdout.write(`${renderResultsTable(run)}\n`)
   await writeFile(resultsFile, renderReport(run))
   log(`results written to ${resultsFile}`)

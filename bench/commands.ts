@@ -7,15 +7,28 @@ export interface CommandRun {
   stdout: string
 }
 
+export interface TimeCommandOptions {
+  /** Sends stdout to /dev/null, for commands that write bulk data there. */
+  discardStdout?: boolean
+}
+
 /** Runs a command to completion and times it; throws when it exits non-zero. */
-export function timeCommand(command: string, args: string[]): Promise<CommandRun> {
+export function timeCommand(
+  command: string,
+  args: string[],
+  options: TimeCommandOptions = {},
+): Promise<CommandRun> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint()
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const stdoutMode = options.discardStdout ? 'ignore' : 'pipe'
+    const child = spawn(command, args, { stdio: ['ignore', stdoutMode, 'pipe'] })
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout = (stdout + chunk.toString()).slice(-65536)))
-    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4096)))
+    child.stdout?.on(
+      'data',
+      (chunk: Buffer) => (stdout = (stdout + chunk.toString()).slice(-65536)),
+    )
+    child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4096)))
     child.once('error', reject)
     child.once('close', (code, signal) => {
       const seconds = secondsSince(started)

@@ -1,6 +1,12 @@
 import type { SizeResult, TransferMeasurement } from './data-path.js'
+import type { HostsResult } from './hosts-path.js'
 import type { MetadataResult, RateResult } from './metadata-path.js'
 import type { CpuUse } from './process-stats.js'
+import type { RateComparison, StoreResult } from './store-path.js'
+
+/** The parts of the benchmark that `--only` can pick. */
+export const benchParts = ['data', 'metadata', 'stores', 'hosts'] as const
+export type BenchPart = (typeof benchParts)[number]
 
 /** Facts about the machine and the tools, recorded with every result. */
 export interface MachineFacts {
@@ -20,6 +26,7 @@ export interface MachineFacts {
 
 export interface BenchSettings {
   mode: 'quick' | 'full'
+  parts: BenchPart[]
   sizesMiB: number[]
   uploadRuns: number
   downloadRuns: number
@@ -27,13 +34,23 @@ export interface BenchSettings {
   listRuns: number
   rateSeconds: number
   connections: number
+  /** File size for the rbd and s3 stores, which keep their data in RAM. */
+  storeSizeMiB: number
+  hosts: number
+  /** Concurrent downloads in the multi-host measurement. */
+  hostClients: number
+  hostsSizeMiB: number
+  hostsRuns: number
 }
 
+/** The results of the parts that ran: an empty list or null for a part left out. */
 export interface BenchRun {
   facts: MachineFacts
   settings: BenchSettings
   sizes: SizeResult[]
-  metadata: MetadataResult
+  metadata: MetadataResult | null
+  stores: StoreResult[]
+  hosts: HostsResult | null
 }
 
 /** The targets, stated once so that the table and the method agree. */
@@ -65,14 +82,12 @@ export function renderReport(run: BenchRun): string {
     '',
     renderResultsTable(run),
     '',
-    '## References (MB/s)',
-    '',
-    renderReferences(run.sizes),
-    '',
-    '## CPU and memory during each measurement',
-    '',
-    renderResourceUse(run),
-    '',
+    ...(run.sizes.length === 0
+      ? []
+      : ['## References (MB/s)', '', renderReferences(run.sizes), '']),
+    ...(run.sizes.length === 0 && run.metadata === null
+      ? []
+      : ['## CPU and memory during each measurement', '', renderResourceUse(run), '']),
     '## Method',
     '',
     ...renderMethod(run),
@@ -82,7 +97,12 @@ export function renderReport(run: BenchRun): string {
 
 /** Renders the results table alone, for the terminal. */
 export function renderResultsTable(run: BenchRun): string {
-  const rows = [...run.sizes.flatMap(dataRows), ...metadataRows(run.metadata)]
+  const rows = [
+    ...run.sizes.flatMap(dataRows),
+    ...(run.metadata === null ? [] : metadataRows(run.metadata)),
+    ...run.stores.flatMap((store) => storeRows(store, run.settings.storeSizeMiB)),
+    ...(run.hosts === null ? [] : hostsRows(run.hosts)),
+  ]
   const header = ['Measurement', 'Result', 'Reference', 'Ratio', 'Target', 'Verdict']
   return markdownTable(
     header,
@@ -95,6 +115,64 @@ export function renderResultsTable(run: BenchRun): string {
       row.verdict,
     ]),
   )
+}
+
+/** Builds the rows of one store, which has no target yet and is reported for comparison. */
+function storeRows(store: StoreResult, sizeMiB: number): Row[] {
+  const label = sizeLabel(sizeMiB)
+  const [uploadReference, downloadReference] =
+    store.store === 'rbd' ? ['rbd import', 'rbd export'] : ['S3 PUT', 'S3 GET']
+  return [
+    comparisonRow(`Upload ${label} to the ${store.store} store`, uploadReference, store.upload),
+    comparisonRow(
+      `Download ${label} from the ${store.store} store`,
+      downloadReference,
+      store.download,
+    ),
+  ]
+}
+
+function comparisonRow(measurement: string, reference: string, rates: RateComparison): Row {
+  return {
+    measurement,
+    result: rate(rates.service),
+    reference: `${reference} ${rate(rates.reference)}`,
+    ratio: percent(rates.service / rates.reference),
+    target: 'for comparison',
+    verdict: '',
+  }
+}
+
+function hostsRows(hosts: HostsResult): Row[] {
+  const downloads = `${hosts.clients} concurrent downloads of ${sizeLabel(hosts.sizeMiB)}`
+  const row = (measurement: string, result: number, reference: string, ratio: string): Row => ({
+    measurement,
+    result: `${rate(result)} total`,
+    reference,
+    ratio,
+    target: 'for comparison',
+    verdict: '',
+  })
+  return [
+    row(
+      `${downloads}, spread over ${hosts.hosts} hosts`,
+      hosts.spread,
+      `1 host ${rate(hosts.oneHost)}`,
+      percent(hosts.spread / hosts.oneHost),
+    ),
+    row(
+      `${downloads}, from 1 host`,
+      hosts.oneHost,
+      `nginx ${rate(hosts.nginx)}`,
+      percent(hosts.oneHost / hosts.nginx),
+    ),
+    row(
+      `${downloads}, ${hosts.hosts} hosts against nginx`,
+      hosts.spread,
+      `nginx ${rate(hosts.nginx)}`,
+      percent(hosts.spread / hosts.nginx),
+    ),
+  ]
 }
 
 function renderFacts(run: BenchRun): string[] {
@@ -220,7 +298,7 @@ function renderResourceUse(run: BenchRun): string {
     rows.push(transferUse(`Download ${label}, service`, size.download))
     rows.push(transferUse(`Download ${label}, nginx worker`, size.nginxDownload))
   }
-  for (const rate of run.metadata.rates) {
+  for (const rate of run.metadata?.rates ?? []) {
     const server = rate.cpu.processes.server ?? 0
     const perRequest = `${((server / rate.requestsPerSecond) * 1000).toFixed(3)} ms/request`
     rows.push([`GET /v2/images/{id}, ${rate.tool}`, ...cpuCells(rate.cpu, perRequest), '', ''])
@@ -258,7 +336,9 @@ function cpuCells(cpu: CpuUse, serverTimePerUnit: string): string[] {
 
 function renderMethod(run: BenchRun): string[] {
   const s = run.settings
-  const options = s.mode === 'quick' ? ' -- --quick' : ` -- --sizes ${s.sizesMiB.join(',')}`
+  const only = s.parts.length === benchParts.length ? '' : ` --only ${s.parts.join(',')}`
+  const mode = s.mode === 'quick' ? ' --quick' : ` --sizes ${s.sizesMiB.join(',')}`
+  const options = ` --${mode}${only}`
   const serve = 'node bin/image-library serve --data-dir bench/work/data-…'
   return [
     `Command: \`npm run bench${options}\` (source in \`bench/\`).`,
@@ -322,7 +402,54 @@ function renderMethod(run: BenchRun): string[] {
       'Then `wrk -t1` runs, when it is installed (`apt-get install wrk`).',
       'The target is judged on wrk, which is written in C and leaves more CPU to the server.',
     ),
+    ...storeMethod(run),
+    ...hostsMethod(run),
     '- Timed numbers are reported, never asserted; the verdicts compare them with the targets.',
+  ]
+}
+
+function storeMethod(run: BenchRun): string[] {
+  if (run.stores.length === 0) return []
+  const size = sizeLabel(run.settings.storeSizeMiB)
+  return [
+    paragraph(
+      '- **rbd and s3 stores.** `scripts/ceph.sh` starts a throwaway Ceph cluster on 127.0.0.1:',
+      'one monitor, one OSD on memstore and radosgw.',
+      `memstore keeps all data in RAM, so these files are ${size} (1 GiB in full mode).`,
+      'The server is configured with a file store as the default, an rbd store on pool `rbd`',
+      'and an s3 store on a bucket of radosgw.',
+      'The upload is `PUT /v2/images/{id}/file` with `X-Image-Meta-Store`, timed as above,',
+      "and afterwards the image's status, `stores` and size are checked.",
+      `The download runs ${run.settings.downloadRuns} time(s), alternating with its reference.`,
+    ),
+    paragraph(
+      '- **Store references**, on the same file:',
+      '`rbd -c ceph.conf --keyring keyring import FILE rbd/NAME`',
+      'and `rbd export rbd/NAME -` with stdout on /dev/null, timed as whole commands,',
+      'and an S3 PUT with `Upload` of @aws-sdk/lib-storage',
+      "(32 MiB parts, 4 at a time, as the service's s3 driver uses)",
+      'and a `GetObject` read to the end, both from the benchmark process.',
+      'Upload and reference ran once each.',
+    ),
+  ]
+}
+
+function hostsMethod(run: BenchRun): string[] {
+  if (run.hosts === null) return []
+  const { hosts } = run
+  return [
+    paragraph(
+      `- **Hosts.** ${hosts.hosts} server processes on 127.0.0.1 share one SQLite file`,
+      '(`[database] url`) and one file store directory (`[store] file_directory`),',
+      'with distinct `[cluster] host_name`.',
+      `One ${sizeLabel(hosts.sizeMiB)} image is uploaded once through the first host.`,
+      `Each round starts ${hosts.clients} downloads at once:`,
+      'spread round-robin over the hosts, then all from the first host,',
+      'then from nginx (configured as above) serving the blob file.',
+      'The aggregate rate is the bytes of all downloads divided by the time until the last ends.',
+      `The rounds ran ${hosts.runs} time(s), and the table gives the median.`,
+      'All hosts, nginx and the one client process share the same cores.',
+    ),
   ]
 }
 

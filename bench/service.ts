@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { sendJson, type Target } from './https-client.js'
 
@@ -21,6 +21,8 @@ export interface ServerOptions {
   dataDir: string
   /** Directory for a V8 CPU profile of the server, written when it stops; none when absent. */
   cpuProfileDir?: string
+  /** Contents of `<dataDir>/image-library.toml`, written before the start; none when absent. */
+  configToml?: string
 }
 
 const startTimeoutMs = 60_000
@@ -28,6 +30,9 @@ const listeningLine = /^Image API (https:\/\/\S+), identity (https:\/\/\S+)\/v3$
 
 /** Starts the service on loopback with free ports and resolves once it listens. */
 export async function startServer(options: ServerOptions): Promise<BenchServer> {
+  if (options.configToml !== undefined) {
+    await writeFile(join(options.dataDir, 'image-library.toml'), options.configToml)
+  }
   const profile =
     options.cpuProfileDir === undefined
       ? []

@@ -10,7 +10,8 @@
 #   DIR/ceph.conf     the cluster's configuration; pass it with `-c` to ceph, rbd and rados
 #   DIR/keyring       every key of the cluster, client.admin included
 #   DIR/s3.env        S3_ENDPOINT, S3_REGION, S3_ACCESS_KEY, S3_SECRET_KEY of an S3 user
-# and creates the pool `rbd` for RBD images. With --watch, the cluster stops by itself once
+# and creates the pool `rbd` for RBD images. The OSD keeps at most CEPH_MEMSTORE_BYTES of data
+# (default 1 GiB) in RAM. With --watch, the cluster stops by itself once
 # process PID exits, so a test run that crashes leaves no daemons behind.
 #
 # When the Ceph packages are missing, `start` installs them if it runs as root and otherwise
@@ -20,6 +21,7 @@ set -euo pipefail
 packages=(ceph-mon ceph-osd ceph-mgr ceph-common radosgw)
 start_timeout_s=60
 missing_packages_status=3
+memstore_bytes=${CEPH_MEMSTORE_BYTES:-1073741824}
 
 usage() {
   echo 'usage: scripts/ceph.sh start DIR [--watch PID] | scripts/ceph.sh stop DIR' >&2
@@ -30,6 +32,9 @@ fail() {
   echo "ceph.sh: $*" >&2
   exit 1
 }
+
+[[ $memstore_bytes =~ ^[1-9][0-9]*$ ]] ||
+  fail "CEPH_MEMSTORE_BYTES must be a positive number of bytes, got $memstore_bytes"
 
 install_packages() {
   local missing=() package
@@ -112,7 +117,7 @@ mgr_disabled_modules = balancer crash devicehealth diskprediction_local iostat n
 [osd]
 osd_data = $dir/osd
 osd_objectstore = memstore
-memstore_device_bytes = 1073741824
+memstore_device_bytes = $memstore_bytes
 
 [client.rgw]
 rgw_data = $dir/rgw
