@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -8,7 +9,7 @@ import { ensureCertificate } from '../../src/tls/certificate.js'
 import { imageClient, issueToken } from '../helpers/client.js'
 import { createTestNetwork, netnsUnavailable, type TestNetwork } from '../helpers/netns.js'
 import { postgresSkipReason, startPostgres, stopPostgres } from '../helpers/postgres.js'
-import { admin, startServer, type RunningServer } from '../helpers/server.js'
+import { admin, pcdctlBin, startServer, type RunningServer } from '../helpers/server.js'
 import {
   createImage,
   getImage,
@@ -166,6 +167,44 @@ for (const database of ['SQLite', 'PostgreSQL'] as const) {
         const token = await issueToken(hosts[0]!)
         const listed = (await imageClient(restarted, token)('GET', '/v2/images')).json().images
         assert.ok(Array.isArray(listed))
+      })
+
+      it('let pcdctl finish a download on another host when its host dies mid-transfer', async () => {
+        const data = randomBytes(256 * mib)
+        const token = await issueToken(hosts[0]!)
+        const api = imageClient(hosts[2]!, token)
+        const image = await createImage(api, { disk_format: 'raw', container_format: 'bare' })
+        assert.equal((await uploadData(hosts[2]!, token, image.id, data)).status, 204)
+
+        // Authenticated by host 1, pcdctl downloads from host 1 first.
+        const file = join(shared, 'saved.raw')
+        const env = {
+          ...process.env,
+          ...hosts[0]!.env,
+          OS_AUTH_URL: `${hosts[1]!.identityUrl}/v3`,
+          OS_CACERT: join(shared, 'tls', 'ca.pem'),
+        }
+        const child = spawn(
+          process.execPath,
+          [pcdctlBin, 'image', 'save', '--file', file, image.id],
+          {
+            env,
+            stdio: ['ignore', 'ignore', 'pipe'],
+          },
+        )
+        let stderr = ''
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+        const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+
+        const sizeOf = async () => (await stat(file).catch(() => ({ size: 0 }))).size
+        while ((await sizeOf()) < 16 * mib && child.exitCode === null) await sleep(5)
+        const before = await sizeOf()
+        await killHost(1)
+        assert.ok(before < data.length, 'the download ended before the host was killed')
+
+        assert.equal(await exited, 0, stderr)
+        assert.match(stderr, /download cut off after \d+ bytes.*retrying on /)
+        assert.equal(hexDigest('sha256', await readFile(file)), hexDigest('sha256', data))
       })
 
       it('keep images on own disks on two hosts, and serve them after one dies', async () => {
