@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs'
 import { mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -111,13 +111,15 @@ export class ImportPipeline {
       await rm(sourcePath, { force: true })
       await rm(targetPath, { force: true })
     }
+    let sink: WriteStream | null = null
     try {
       const meter = new UploadMeter({
         inspection: this.#inspector.begin(image),
         maxSizeBytes: this.#config.maxSizeBytes,
         expectedSize: null,
       })
-      await pipeline(stream, meter, createWriteStream(sourcePath, { mode: 0o600 }), { signal })
+      sink = createWriteStream(sourcePath, { mode: 0o600 })
+      await pipeline(stream, meter, sink, { signal })
       const inspected = meter.result.inspection?.format ?? image.diskFormat!
       if (inspected === 'iso' || inspected === convert.format) {
         return { image, stream: createReadStream(sourcePath), size: meter.result.size, cleanup }
@@ -148,6 +150,12 @@ export class ImportPipeline {
       )
       return { image: converted, stream: createReadStream(targetPath), size, cleanup }
     } catch (error) {
+      // A rejection can come before the file has opened; removing it earlier would leave the
+      // file behind once the open completes.
+      const open = sink
+      if (open !== null && !open.closed) {
+        await new Promise<void>((resolve) => open.once('close', () => resolve()))
+      }
       await cleanup()
       throw error
     }
