@@ -165,6 +165,7 @@ describe('configuration', () => {
       ],
       ['[import]\nmethods = ["glance-direct", "ftp"]\n', /import\.methods .*values among/],
       ['[stores.http]\ntype = "file"\ndirectory = "x"\n', /store id http is reserved/],
+      ['[cluster]\nheartbeat_interval = 5\nheartbeat_timeout = 6\n', /at least twice/],
       ['[stores.a]\ntype = "file"\ndirectory = "cache"\n', /overlaps the cache directory/],
       [
         '[stores.a]\ntype = "file"\ndirectory = "x"\n[stores.b]\ntype = "file"\ndirectory = "x/y"\n',

@@ -310,6 +310,12 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv): 
   if (config.server.publicHost === '')
     config.server.publicHost = defaultPublicHost(config.server.host)
   checkLevel(config.log.level)
+  const { heartbeatIntervalSeconds: interval, heartbeatTimeoutSeconds: timeout } = config.cluster
+  if (timeout < 2 * interval) {
+    throw new ConfigError(
+      `cluster.heartbeat_timeout (${timeout} s) must be at least twice cluster.heartbeat_interval (${interval} s), or a live host can look down between two heartbeats.`,
+    )
+  }
   return deepFreeze(config)
 }
 

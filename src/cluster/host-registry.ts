@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import type { Logger } from 'pino'
 
 /** A store of one host, with its capacity when the host last reported it. */
@@ -61,6 +62,10 @@ export class HostRegistry {
   readonly #onHostDown: HostDownHandler
   #timer: NodeJS.Timeout | null = null
   #healthy: HostRecord[] = []
+  /** Per host, its last heartbeat value and when, by this host's clock, it last changed. */
+  readonly #seen = new Map<string, { value: number; changedAt: number }>()
+  /** When this host last read the registry; `0` after a failed read. */
+  #lastRead = 0
 
   constructor(
     repo: HostRepository,
@@ -87,7 +92,12 @@ export class HostRegistry {
     return this.#healthy
   }
 
+  /**
+   * Registers this host. A record of the same name that is not stopped and whose heartbeat
+   * still advances belongs to another running process: then this throws, naming the setting.
+   */
   async start(): Promise<void> {
+    await this.#checkNameFree()
     const now = new Date()
     await this.#repo.register({
       ...this.#self,
@@ -98,12 +108,25 @@ export class HostRegistry {
     })
     await this.#refresh()
     this.#timer = setInterval(() => {
-      this.#beat().catch((error: unknown) =>
-        this.#log.error({ err: error }, 'heartbeat failed; other hosts may think this one is down'),
-      )
+      this.#beat().catch((error: unknown) => {
+        this.#lastRead = 0
+        this.#log.error({ err: error }, 'heartbeat failed; other hosts may think this one is down')
+      })
     }, this.#config.heartbeatIntervalMs)
     this.#timer.unref()
     this.#log.info({ host: this.#self.name }, 'host registered')
+  }
+
+  async #checkNameFree(): Promise<void> {
+    const before = (await this.#repo.list()).find((host) => host.name === this.#self.name)
+    if (before === undefined || before.stoppedAt !== null) return
+    if (before.imageUrl === this.#self.imageUrl) return
+    // A crashed process of this host left a record behind; a process that still runs answers.
+    if (await isListening(before.imageUrl)) {
+      throw new Error(
+        `another running host already uses the host name ${this.#self.name} (${before.imageUrl}); give each host its own [cluster] host_name`,
+      )
+    }
   }
 
   async stop(): Promise<void> {
@@ -125,6 +148,17 @@ export class HostRegistry {
   async #refresh(): Promise<void> {
     const now = Date.now()
     const all = await this.#repo.list()
+    // After a failed or late read (the database was down, say), every host gets a fresh
+    // timeout before it can count as down: the others could not beat either.
+    const fresh = now - this.#lastRead > 2 * this.#config.heartbeatIntervalMs
+    for (const host of all) {
+      const value = host.lastHeartbeat.getTime()
+      const seen = this.#seen.get(host.name)
+      if (seen === undefined || seen.value !== value || fresh) {
+        this.#seen.set(host.name, { value, changedAt: now })
+      }
+    }
+    this.#lastRead = now
     for (const host of all) {
       if (host.name === this.#self.name || this.#statusOf(host, now) === 'healthy') continue
       await this.#onHostDown(host.name).catch((error: unknown) =>
@@ -138,12 +172,42 @@ export class HostRegistry {
     )
   }
 
+  /**
+   * A host is down when its heartbeat has not changed for the timeout, measured by this host's
+   * clock, so that clocks that disagree cannot make a live host look dead.
+   */
   #statusOf(host: HostRecord, now: number): HostStatus {
-    return hostStatus(host, now, this.#config.heartbeatTimeoutMs)
+    if (host.stoppedAt !== null) return 'stopped'
+    if (host.name === this.#self.name) return 'healthy'
+    const seen = this.#seen.get(host.name)
+    if (seen === undefined) return hostStatus(host, now, this.#config.heartbeatTimeoutMs)
+    return now - seen.changedAt <= this.#config.heartbeatTimeoutMs ? 'healthy' : 'unhealthy'
   }
 }
 
-/** Returns `stopped` after a clean stop, else `healthy` while heartbeats are recent. */
+/** Whether something accepts connections at the URL's host and port, within two seconds. */
+function isListening(url: string): Promise<boolean> {
+  const { hostname, port, protocol } = new URL(url)
+  const target = {
+    host: hostname.replace(/^\[|\]$/g, ''),
+    port: Number(port) || (protocol === 'https:' ? 443 : 80),
+  }
+  return new Promise((resolve) => {
+    const socket = connect(target)
+    const done = (result: boolean) => {
+      socket.destroy()
+      resolve(result)
+    }
+    socket.setTimeout(2000, () => done(false))
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+  })
+}
+
+/**
+ * Returns `stopped` after a clean stop, else `healthy` while the recorded heartbeat is recent
+ * by this machine's clock; for a one-off look, such as `admin host list`.
+ */
 export function hostStatus(host: HostRecord, now: number, timeoutMs: number): HostStatus {
   if (host.stoppedAt !== null) return 'stopped'
   return now - host.lastHeartbeat.getTime() <= timeoutMs ? 'healthy' : 'unhealthy'

@@ -103,6 +103,13 @@ for (const database of serverDatabases) {
         )
       })
 
+      it('refuse a second running host with the same name', async () => {
+        await assert.rejects(
+          startServer({ configToml: hostConfig('host-a') }),
+          /another running host already uses the host name host-a/,
+        )
+      })
+
       it('put every healthy host in the catalog, the issuing host first', async () => {
         // Host A rebuilds its catalog at its next heartbeat after host B registered.
         await sleep(1500)
