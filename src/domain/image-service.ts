@@ -362,8 +362,16 @@ export class ImageService {
     try {
       return await this.ingest(image, body, { ...options, quotaBytes })
     } catch (error) {
+      const current = await this.#repo.get(id)
       await this.#repo.resetUpload(id)
       this.#log.info({ imageId: id, err: error }, 'upload failed; image is queued again')
+      if (current !== null && current.status !== 'saving') {
+        // Another host took the upload over as if this one were down, and removed its data.
+        throw new ConflictError(
+          `The upload of image ${id} was interrupted because another host took it over; upload the data again.`,
+          'IMAGE_STATE_CONFLICT',
+        )
+      }
       throw error
     }
   }
