@@ -154,7 +154,7 @@ describe('configuration', () => {
     }
   })
 
-  it('refuses a store without a directory, a bad store key and an unknown default', async () => {
+  it('rejects invalid store settings', async () => {
     const cases: [string, RegExp][] = [
       ['[stores.a]\ntype = "file"\n', /stores\.a needs directory/],
       ['[stores.a]\ntype = "file"\ndirectory = "x"\nsize = 1\n', /unknown key stores\.a\.size/],

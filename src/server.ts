@@ -333,13 +333,13 @@ export async function startService(config: Config, log: Logger): Promise<Running
   }
 }
 
-/** The CA that peers' certificates chain to: the configured one, or this host's own. */
-async function readPeerCa(config: Config): Promise<Buffer | null> {
+/** Reads the CA that peers' certificates chain to: the configured one, or this host's own. */
+export async function readPeerCa(config: Config): Promise<Buffer | null> {
   if (!config.tls.enabled) return null
   return readFile(caFileOf(config)).catch(() => null)
 }
 
-/** The capacity of each writable store, for the host registry. */
+/** Reads the capacity of each writable store, for the host registry. */
 async function storeCapacities(stores: StoreSet): Promise<HostStore[]> {
   const result: HostStore[] = []
   for (const info of stores.list()) {

@@ -3,11 +3,8 @@ import type { Command } from 'commander'
 import type { Kysely } from 'kysely'
 import { addConfigOptions, overridesFrom } from '../command-options.js'
 import { loadConfig, type Config } from '../config.js'
-import { readFile } from 'node:fs/promises'
-import { request as httpRequest } from 'node:http'
-import { request as httpsRequest } from 'node:https'
 import { hostStatus, type HostRecord } from '../cluster/host-registry.js'
-import { peerHeader, signPeerCall } from '../cluster/peer-auth.js'
+import { sendPeerCall } from '../cluster/peer-auth.js'
 import { findUnderReplicated, replicationRunPath } from '../cluster/replicator.js'
 import { SqlImageRepository } from '../db/image-repository.js'
 import { SqlHostRepository } from '../db/host-repository.js'
@@ -19,7 +16,7 @@ import { bootstrapIdentity, updateRcPassword } from '../identity/bootstrap.js'
 import { defaultDomainId } from '../identity/model.js'
 import { Directory } from '../identity/directory.js'
 import { createLogger } from '../log.js'
-import { caFileOf, openMigratedDatabase } from '../server.js'
+import { openMigratedDatabase, readPeerCa } from '../server.js'
 
 interface AdminContext {
   db: Kysely<Database>
@@ -333,9 +330,7 @@ function registerReplicationCommands(replication: Command): void {
     action(repair, async (ctx) => {
       const hostRepo = new SqlHostRepository(ctx.db)
       const secret = await hostRepo.clusterSecret()
-      const ca = ctx.config.tls.enabled
-        ? await readFile(caFileOf(ctx.config)).catch(() => null)
-        : null
+      const ca = await readPeerCa(ctx.config)
       for (const host of await healthyHosts(ctx)) {
         const copied = await askToReplicate(host, secret, ca).catch(
           (error: unknown) => `failed: ${(error as Error).message}`,
@@ -377,29 +372,22 @@ async function printUnderReplicated(ctx: AdminContext): Promise<void> {
 }
 
 /** Asks one host to run a replication round, with a call signed by the cluster secret. */
-function askToReplicate(host: HostRecord, secret: string, ca: Buffer | null): Promise<number> {
-  const url = new URL(replicationRunPath, host.imageUrl)
-  const signature = signPeerCall(secret, 'admin', 'POST', replicationRunPath)
-  return new Promise((resolve, reject) => {
-    const options = {
-      method: 'POST',
-      headers: { [peerHeader]: signature },
-      ...(ca === null ? {} : { ca }),
-    }
-    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, options)
-    request.on('response', (response) => {
-      const chunks: Buffer[] = []
-      response.on('data', (chunk: Buffer) => chunks.push(chunk))
-      response.on('end', () => {
-        const body = Buffer.concat(chunks).toString()
-        if (response.statusCode !== 200) reject(new Error(`HTTP ${response.statusCode}: ${body}`))
-        else resolve((JSON.parse(body) as { copied: number }).copied)
-      })
-    })
-    request.on('error', reject)
-    request.end()
-  })
+async function askToReplicate(
+  host: HostRecord,
+  secret: string,
+  ca: Buffer | null,
+): Promise<number> {
+  const caller = { secret, name: 'admin', ca }
+  const response = await sendPeerCall(caller, host, 'POST', replicationRunPath, replicationCallMs)
+  const chunks: Buffer[] = []
+  for await (const chunk of response) chunks.push(chunk as Buffer)
+  const body = Buffer.concat(chunks).toString()
+  if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}: ${body}`)
+  return (JSON.parse(body) as { copied: number }).copied
 }
+
+/** A replication round may copy many images before it responds. */
+const replicationCallMs = 60 * 60 * 1000
 
 function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']

@@ -149,8 +149,7 @@ export class Session {
     reason: string,
   ): R {
     const failed = this.imageEndpoint
-    this.#current = (this.#current + 1) % this.#imageEndpoints.length
-    this.#warn(`pcdctl: ${failed} failed (${reason}); retrying on ${this.imageEndpoint}`)
+    this.failOver(reason)
     const moved = { ...attempt, url: this.imageEndpoint + attempt.url.slice(failed.length) }
     return request.reopenBody === undefined ? moved : { ...moved, body: request.reopenBody() }
   }

@@ -85,9 +85,9 @@ export function formatBytes(bytes: number): string {
 const maxResumes = 3
 
 /**
- * Returns the download as one stream that, when its source fails before `size` bytes, asks
- * `reopen` for the rest from the byte reached (on another host) and goes on. `reopen` returns
- * `null` when there is nowhere else to go, and the failure stands.
+ * Returns the download as one stream. When its source fails before `size` bytes, the stream
+ * gets the rest from `reopen` (on another host), starting at the byte reached. `reopen` returns
+ * `null` when there is nowhere else to go, and then the failure stands.
  */
 export function resumableDownload(
   first: Readable,

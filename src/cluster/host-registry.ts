@@ -121,7 +121,7 @@ export class HostRegistry {
     const before = (await this.#repo.list()).find((host) => host.name === this.#self.name)
     if (before === undefined || before.stoppedAt !== null) return
     if (before.imageUrl === this.#self.imageUrl) return
-    // A crashed process of this host left a record behind; a process that still runs answers.
+    // A crashed process of this host left a record behind, but a running one accepts connections.
     if (await isListening(before.imageUrl)) {
       throw new Error(
         `another running host already uses the host name ${this.#self.name} (${before.imageUrl}); give each host its own [cluster] host_name`,
@@ -185,7 +185,7 @@ export class HostRegistry {
   }
 }
 
-/** Whether something accepts connections at the URL's host and port, within two seconds. */
+/** Checks whether something accepts connections at the URL's host and port within two seconds. */
 function isListening(url: string): Promise<boolean> {
   const { hostname, port, protocol } = new URL(url)
   const target = {

@@ -1,4 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 
 /** The header that carries a host's signature on a call to another host. */
 export const peerHeader = 'x-image-library-peer'
@@ -41,4 +43,39 @@ export function verifyPeerCall(
   const given = Buffer.from(signature, 'hex')
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null
   return host
+}
+
+/** Who signs a peer call, and the CA that the peer's certificate chains to. */
+export interface PeerCaller {
+  secret: string
+  name: string
+  ca: Buffer | null
+}
+
+/**
+ * Sends a signed call to another host and resolves with the response, its body unread. A
+ * connection idle for `timeoutMs` fails.
+ */
+export function sendPeerCall(
+  caller: PeerCaller,
+  host: { name: string; imageUrl: string },
+  method: string,
+  path: string,
+  timeoutMs: number,
+): Promise<IncomingMessage> {
+  const url = new URL(path, host.imageUrl)
+  const options = {
+    method,
+    headers: { [peerHeader]: signPeerCall(caller.secret, caller.name, method, path) },
+    timeout: timeoutMs,
+    ...(caller.ca === null ? {} : { ca: caller.ca }),
+  }
+  return new Promise((resolve, reject) => {
+    const request =
+      url.protocol === 'https:' ? httpsRequest(url, options) : httpRequest(url, options)
+    request.on('response', resolve)
+    request.on('timeout', () => request.destroy(new Error(`host ${host.name} timed out`)))
+    request.on('error', reject)
+    request.end()
+  })
 }

@@ -1,5 +1,4 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http'
-import { request as httpsRequest } from 'node:https'
+import type { IncomingMessage } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
 import { ServiceError } from '../domain/errors.js'
@@ -7,7 +6,7 @@ import type { ImageService } from '../domain/image-service.js'
 import type { Image } from '../domain/image.js'
 import type { ImageRepository, ImageStores, ReplicaSource } from '../domain/ports.js'
 import type { HostRecord } from './host-registry.js'
-import { peerHeader, signPeerCall } from './peer-auth.js'
+import { sendPeerCall } from './peer-auth.js'
 
 export interface ReplicatorDeps {
   images: ImageService
@@ -180,22 +179,8 @@ export class Replicator implements ReplicaSource {
   }
 
   #call(peer: HostRecord, method: string, imageId: string): Promise<IncomingMessage> {
-    const path = peerDataPath(imageId)
-    const url = new URL(path, peer.imageUrl)
-    const signature = signPeerCall(this.#deps.secret, this.#deps.stores.hostName, method, path)
-    const options = {
-      method,
-      headers: { [peerHeader]: signature },
-      timeout: peerTimeoutMs,
-      ...(this.#deps.ca === null ? {} : { ca: this.#deps.ca }),
-    }
-    return new Promise((resolve, reject) => {
-      const request =
-        url.protocol === 'https:' ? httpsRequest(url, options) : httpRequest(url, options)
-      request.on('response', resolve)
-      request.on('timeout', () => request.destroy(new Error(`host ${peer.name} timed out`)))
-      request.on('error', reject)
-      request.end()
-    })
+    const { secret, stores, ca } = this.#deps
+    const caller = { secret, name: stores.hostName, ca }
+    return sendPeerCall(caller, peer, method, peerDataPath(imageId), peerTimeoutMs)
   }
 }

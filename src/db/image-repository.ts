@@ -729,7 +729,7 @@ async function writeTagsAndProperties(trx: Kysely<Database>, image: Image): Prom
   if (properties.length > 0) await trx.insertInto('image_properties').values(properties).execute()
 }
 
-/** Statuses in which a host writes or holds the image's data. */
+/** Statuses in which a host writes or keeps the image's data. */
 const dataStatuses: readonly ImageStatus[] = ['saving', 'uploading', 'importing']
 
 /** Properties that only the service writes; user updates leave them alone. */
@@ -746,7 +746,7 @@ function hasReservedName(eb: ExpressionBuilder<Database, 'image_properties'>) {
   return eb(prefix, '=', reservedPrefix)
 }
 
-/** The columns a metadata update may change; status and data fields have their own calls. */
+/** Returns the columns a metadata update may change; status and data have their own calls. */
 function mutableColumns(image: Image) {
   return {
     name: image.name,

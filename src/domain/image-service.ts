@@ -308,7 +308,7 @@ export class ImageService {
     }
     if (image.locations.length === 1) {
       throw new ConflictError(
-        `Store ${storeId} holds the only copy of image ${id}; delete the image instead.`,
+        `Store ${storeId} has the only copy of image ${id}; delete the image instead.`,
       )
     }
     await this.#repo.removeLocation(id, storeId, location.host)
@@ -549,7 +549,7 @@ export class ImageService {
     if (image !== null) {
       throw new ConflictError(`Image ${id} still exists; only a deleted image's copies go.`)
     }
-    for (const store of this.#writableStores()) {
+    for (const store of this.#stores.all()) {
       await store.removeIncomplete({ key: id })
       await store.delete(id)
     }
@@ -692,25 +692,25 @@ export class ImageService {
   }
 
   /**
-   * Removes what interrupted uploads of this host left behind, and writes that nobody touched
+   * Removes what interrupted uploads of this host left behind, and writes left untouched
    * for a while; runs once at start-up.
    */
   async recoverInterruptedUploads(): Promise<number> {
     let removed = 0
-    for (const store of this.#writableStores()) {
+    for (const store of this.#stores.all()) {
       removed += await store.removeIncomplete({ olderThanMs: staleWriteMs })
     }
     return removed + (await this.#resetUploads(await this.#repo.listInterruptedUploads()))
   }
 
-  /** Returns the uploads that a host which stopped answering left `saving` to `queued`. */
+  /** Returns the uploads that a host which went down left `saving` to `queued`. */
   async reclaimUploads(host: string): Promise<number> {
     return this.#resetUploads(await this.#repo.listInterruptedUploads(['saving'], host))
   }
 
   async #resetUploads(images: Image[]): Promise<number> {
     for (const image of images) {
-      for (const store of this.#writableStores()) {
+      for (const store of this.#stores.all()) {
         await store.removeIncomplete({ key: image.id })
         await store.delete(image.id)
       }
@@ -718,13 +718,6 @@ export class ImageService {
       this.#log.warn({ imageId: image.id }, 'interrupted upload reset to queued')
     }
     return images.length
-  }
-
-  #writableStores() {
-    return this.#stores
-      .list()
-      .filter((info) => !info.readOnly)
-      .map((info) => this.#stores.writable(info.id))
   }
 }
 
@@ -771,12 +764,12 @@ function emptyImage(id: string, owner: string, now: Date): Image {
   }
 }
 
-/** The meter's quota option for a finite allowance; none for unlimited. */
+/** Builds the meter's quota option for a finite allowance; none for unlimited. */
 export function quotaOption(bytes: number | undefined, name: string) {
   return bytes === undefined || bytes === Number.POSITIVE_INFINITY ? {} : { quota: { bytes, name } }
 }
 
-/** The ids of the stores that hold the image's data, sorted, as Glance's `stores` field. */
+/** Lists the ids of the stores with the image's data, sorted, as Glance's `stores` field. */
 export function storeIds(image: Image): string {
   return [...new Set(image.locations.map((location) => location.store))].sort().join(',')
 }

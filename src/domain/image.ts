@@ -92,7 +92,7 @@ export interface ImageLocation {
   url: string | null
   /** Free-form metadata that clients may set through the locations API. */
   metadata: Record<string, unknown>
-  /** The host whose own disk holds this copy; absent for a store that every host reaches. */
+  /** The host whose own disk has this copy; absent for a store that every host reaches. */
   host?: string
 }
 

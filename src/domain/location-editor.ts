@@ -273,7 +273,7 @@ function checkUrl(url: string, urls: UrlSource | null): void {
 
 const noHashes: ValidationData = { checksum: null, osHashAlgo: null, osHashValue: null }
 
-/** The known hashes, or `null` when neither the checksum nor the secure hash is set. */
+/** Returns the known hashes, or `null` when neither the checksum nor the secure hash is set. */
 function hashesOf(source: ValidationData): ValidationData | null {
   if (source.checksum === null && source.osHashValue === null) return null
   return {

@@ -179,7 +179,7 @@ export interface ImageRepository {
 
   /**
    * Takes the image's import lock for `taskId` (the `os_glance_import_task` property). Returns
-   * `false` when another import holds it.
+   * `false` when another import has it.
    */
   lockImport(id: string, taskId: string): Promise<boolean>
 
@@ -312,6 +312,8 @@ export interface ImageStores {
   list(): StoreInfo[]
   /** The writable store with this id; throws a 400 naming the available stores otherwise. */
   writable(id: string): BlobStore
+  /** Returns every writable store, the default first. */
+  all(): BlobStore[]
   /**
    * Opens the data from the best location (highest store weight first), trying the next one
    * when a copy is missing or its store fails. Throws the last failure when none can be read.

@@ -488,7 +488,7 @@ export class ImportService {
   }
 
   /**
-   * Takes over the imports of a host that stopped answering: resumes the web-download and
+   * Takes over the imports of a host that went down: resumes the web-download and
    * copy-image tasks here, and returns images whose staged data was on that host to `queued`.
    * Each task goes to one host only, whichever adopts it first.
    */

@@ -34,7 +34,7 @@ export class ResponseBody extends Readable {
     response.on('error', (error) => this.destroy(networkError(limits.url, error)))
     response.on('end', () => this.#finish())
     // A connection that closes without an end, such as after a server sent more than its
-    // Content-Length, reports no error on the response; without this the idle timer decides.
+    // Content-Length, reports no error on the response. Without this, the idle timer decides.
     const onClose = () => {
       if (!this.#ended && !this.destroyed) {
         const closed = new Error(`connection closed after ${this.#received} bytes`)

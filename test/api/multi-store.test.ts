@@ -298,7 +298,7 @@ describe('reading and removing copies', () => {
     return done
   }
 
-  it('reads the copy in the store of highest weight and falls over to the next', async () => {
+  it('reads the heaviest copy, then the next', async () => {
     const data = randomBytes(32 * 1024)
     const image = await imageInTwoStores(data)
     // slow has the higher weight: with its copy gone, the download must come from fast.

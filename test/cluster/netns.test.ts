@@ -207,7 +207,7 @@ for (const database of ['SQLite', 'PostgreSQL'] as const) {
         assert.equal(hexDigest('sha256', await readFile(file)), hexDigest('sha256', data))
       })
 
-      it('keep images on own disks on two hosts, and serve them after one dies', async () => {
+      it('replicate local images and survive a loss', async () => {
         const token = await issueToken(hosts[0]!)
         const data = randomBytes(512 * 1024)
         const api = imageClient(hosts[0]!, token)

@@ -225,7 +225,7 @@ class ImageHandlers {
   }
 }
 
-/** The target store of an upload, from `X-Image-Meta-Store`, when the client names one. */
+/** Returns the target store of an upload from `X-Image-Meta-Store`, when the client names one. */
 function storeHeader(request: FastifyRequest): { store?: string } {
   const store = storeHeaderOf(request)
   return store === null ? {} : { store }

@@ -1,7 +1,7 @@
 import type { HostView } from '../../cluster/host-registry.js'
 import { wireTime } from './image.js'
 
-/** A host as `/v2/info/hosts` shows it; snake_case like the rest of the API. */
+/** Converts a host to its `/v2/info/hosts` form, in snake_case like the rest of the API. */
 export function hostToWire(host: HostView): Record<string, unknown> {
   return {
     name: host.name,
