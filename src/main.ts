@@ -1,8 +1,11 @@
-import { Command } from 'commander'
+import { Command, InvalidArgumentError } from 'commander'
 import { addConfigOptions, overridesFrom, port } from './command-options.js'
 import { ConfigError, loadConfig } from './config.js'
 import { createLogger } from './log.js'
 import { registerAdminCommands } from './admin/commands.js'
+import { AgentCallError } from './agent/agent-client.js'
+import { registerAgentCommands } from './agent/commands.js'
+import { CliError } from './cli/errors.js'
 import { startService } from './server.js'
 
 async function serve(options: Record<string, unknown>): Promise<void> {
@@ -53,6 +56,11 @@ export function buildProgram(): Command {
   registerAdminCommands(
     program.command('admin').description('administer users, projects and the database'),
   )
+  registerAgentCommands(
+    program
+      .command('agent')
+      .description("the hypervisor's image cache: fetch, verify, make VM disks"),
+  )
   return program
 }
 
@@ -62,6 +70,14 @@ buildProgram()
     if (error instanceof ConfigError) {
       process.stderr.write(`image-library: invalid configuration: ${error.message}\n`)
       process.exit(2)
+    }
+    if (error instanceof InvalidArgumentError) {
+      process.stderr.write(`image-library: ${error.message}\n`)
+      process.exit(2)
+    }
+    if (error instanceof AgentCallError || error instanceof CliError) {
+      process.stderr.write(`image-library: ${error.message}\n`)
+      process.exit(error instanceof CliError ? error.exitCode : 1)
     }
     process.stderr.write(`image-library: ${(error as Error).stack ?? String(error)}\n`)
     process.exit(1)

@@ -1,0 +1,95 @@
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { writeDurable } from './cache-directory.js'
+
+export const vmDiskFormats = ['qcow2', 'raw'] as const
+export type VmDiskFormat = (typeof vmDiskFormats)[number]
+
+/** A VM disk that `disk create` made from a cached image. */
+export interface VmDisk {
+  path: string
+  imageId: string
+  format: VmDiskFormat
+  /** The cached copy the disk reads from; null for a raw copy, which needs no base. */
+  backingFile: string | null
+  createdAt: number
+}
+
+/**
+ * The VM disks made from cached images, kept in `disks.json` in the cache directory. A qcow2
+ * overlay pins its base image: the base is never evicted while the overlay file exists. An
+ * entry whose file is gone (the VM was deleted) pins nothing and is dropped on the next scan.
+ */
+export class DiskRegistry {
+  readonly #file: string
+  #disks = new Map<string, VmDisk>()
+  #writing: Promise<void> = Promise.resolve()
+
+  private constructor(file: string) {
+    this.#file = file
+  }
+
+  static async open(cacheDir: string): Promise<DiskRegistry> {
+    const registry = new DiskRegistry(join(cacheDir, 'disks.json'))
+    try {
+      const stored = JSON.parse(await readFile(registry.#file, 'utf8')) as { disks: VmDisk[] }
+      registry.#disks = new Map(stored.disks.map((disk) => [disk.path, disk]))
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+    return registry
+  }
+
+  get(path: string): VmDisk | undefined {
+    return this.#disks.get(path)
+  }
+
+  /** Lists the disks whose files still exist, dropping the others from the registry. */
+  async list(): Promise<VmDisk[]> {
+    const alive: VmDisk[] = []
+    let dropped = false
+    for (const disk of this.#disks.values()) {
+      if (await exists(disk.path)) alive.push(disk)
+      else if (Date.now() - disk.createdAt > 60_000) {
+        // A young entry may belong to a disk being created right now.
+        this.#disks.delete(disk.path)
+        dropped = true
+      }
+    }
+    if (dropped) await this.#save()
+    return alive
+  }
+
+  /** Returns the ids of the images that an existing qcow2 overlay reads from. */
+  async pinnedImages(): Promise<Set<string>> {
+    const disks = await this.list()
+    return new Set(disks.filter((disk) => disk.backingFile !== null).map((disk) => disk.imageId))
+  }
+
+  async add(disk: VmDisk): Promise<void> {
+    this.#disks.set(disk.path, disk)
+    await this.#save()
+  }
+
+  async remove(path: string): Promise<void> {
+    if (this.#disks.delete(path)) await this.#save()
+  }
+
+  // Writes one at a time, in call order, so the file ends with the latest state.
+  #save(): Promise<void> {
+    const write = this.#writing.then(() =>
+      writeDurable(this.#file, { disks: [...this.#disks.values()] }),
+    )
+    this.#writing = write.catch(() => {})
+    return write
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { realpath, rm, stat } from 'node:fs/promises'
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path'
+import { CliError } from '../cli/errors.js'
+import type { ImageClient, ImageRecord } from '../cli/image-client.js'
+import { convertAddressSpaceLimitBytes, runQemuImg } from '../imports/plugins/run-qemu-img.js'
+import { callAgent } from './agent-client.js'
+
+export interface SnapshotRequest {
+  socketPath: string
+  disk: string
+  name: string
+  instanceUuid: string | undefined
+}
+
+interface AgentDisk {
+  path: string
+  image_id: string
+  format: 'qcow2' | 'raw'
+}
+
+interface ChainLink {
+  filename: string
+  format: string
+  'full-backing-filename'?: string
+  'backing-filename'?: string
+  'format-specific'?: { data?: { 'data-file'?: string } }
+}
+
+const qemuLimits = { timeoutMs: 60_000, cpuSeconds: 30, maxStdoutBytes: 1024 * 1024 }
+
+/**
+ * Uploads a VM disk that `agent disk create` made as a new image of the caller's project, with
+ * `image_type=snapshot`, `base_image_ref` (the cached base) and `instance_uuid`. The disk's
+ * backing chain must stay inside the agent's cache. `qemu-img convert` flattens the disk into a
+ * qcow2 file beside it, which is removed afterwards. An upload that
+ * fails deletes the new image record, so no empty snapshot remains.
+ */
+export async function snapshotDisk(
+  request: SnapshotRequest,
+  images: ImageClient,
+): Promise<ImageRecord> {
+  const disk = await findAgentDisk(request)
+  await checkBackingChain(disk, request.socketPath)
+
+  const flat = join(
+    dirname(disk.path),
+    `.${basename(disk.path)}.snapshot-${randomBytes(6).toString('hex')}.qcow2`,
+  )
+  try {
+    await runQemuImg(['convert', '-q', '-f', disk.format, '-O', 'qcow2', disk.path, flat], {
+      timeoutMs: 6 * 60 * 60 * 1000,
+      cpuSeconds: 6 * 60 * 60,
+      maxStdoutBytes: 0,
+      addressSpaceBytes: convertAddressSpaceLimitBytes,
+    })
+    return await upload(flat, disk, request, images)
+  } finally {
+    await rm(flat, { force: true })
+  }
+}
+
+async function findAgentDisk(request: SnapshotRequest): Promise<AgentDisk> {
+  const given = resolve(request.disk)
+  const real = await realpath(given).catch(() => {
+    throw new CliError(`The disk ${given} does not exist.`)
+  })
+  const { disks } = await callAgent<{ disks: AgentDisk[] }>(request.socketPath, 'GET', '/v1/disks')
+  const disk = disks.find((entry) => entry.path === given || entry.path === real)
+  if (disk === undefined) {
+    throw new CliError(
+      `${given} was not made by \`image-library agent disk create\` on this agent; ` +
+        'only such disks can be uploaded as snapshots.',
+    )
+  }
+  return { ...disk, path: real }
+}
+
+/** Refuses a chain that leaves the cache's images directory or uses an external data file. */
+async function checkBackingChain(disk: AgentDisk, socketPath: string): Promise<void> {
+  const { images_dir: imagesDir } = await callAgent<{ images_dir: string }>(
+    socketPath,
+    'GET',
+    '/v1/status',
+  )
+  const root = await realpath(imagesDir)
+  const output = await runQemuImg(
+    ['info', '-f', disk.format, '--output=json', '--backing-chain', disk.path],
+    qemuLimits,
+  )
+  const chain = JSON.parse(output) as ChainLink[]
+  for (const [index, link] of chain.entries()) {
+    if (link['format-specific']?.data?.['data-file'] !== undefined) {
+      throw new CliError(
+        `${link.filename} uses an external data file, so the snapshot was rejected.`,
+      )
+    }
+    if (index === 0) continue
+    const inside = relative(root, await realpath(link.filename))
+    if (inside.startsWith('..') || isAbsolute(inside)) {
+      throw new CliError(
+        `The backing chain of ${disk.path} reaches ${link.filename}, outside the agent's cache ` +
+          `(${root}); the snapshot is refused.`,
+      )
+    }
+  }
+  if (disk.format === 'qcow2' && chain.length < 2) {
+    throw new CliError(`${disk.path} lost its backing file; it is not the overlay the agent made.`)
+  }
+}
+
+async function upload(
+  flat: string,
+  disk: AgentDisk,
+  request: SnapshotRequest,
+  images: ImageClient,
+): Promise<ImageRecord> {
+  const image = await images.createImage({
+    name: request.name,
+    disk_format: 'qcow2',
+    container_format: 'bare',
+    visibility: 'private',
+    image_type: 'snapshot',
+    base_image_ref: disk.image_id,
+    ...(request.instanceUuid === undefined ? {} : { instance_uuid: request.instanceUuid }),
+  })
+  try {
+    await images.uploadImageData(image.id, {
+      body: createReadStream(flat),
+      size: (await stat(flat)).size,
+      reopen: () => createReadStream(flat),
+    })
+  } catch (error) {
+    await images.deleteImage(image.id).catch(() => {})
+    throw error
+  }
+  return images.getImage(image.id)
+}
