@@ -259,3 +259,68 @@ describe('image-library agent snapshot', () => {
     assert.deepEqual(listed.images, [])
   })
 })
+
+describe('image-library agent serve with a configuration file', () => {
+  it('uses the service account and settings of the file, and serves metrics over HTTP', async () => {
+    const { createServer } = await import('node:net')
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const address = probe.address() as { port: number }
+        probe.close(() => resolve(address.port))
+      })
+    })
+    const cacheDir = join(work, 'configured-cache')
+    const socket = join(work, 'configured.sock')
+    const env = server.env
+    const config = join(work, 'agent.toml')
+    await writeFile(
+      config,
+      [
+        '[agent]',
+        `cache_dir = "${cacheDir}"`,
+        'max_size = "50%"',
+        `socket = "${socket}"`,
+        'name = "hv-configured"',
+        `metrics_listen = "127.0.0.1:${port}"`,
+        '[auth]',
+        `auth_url = "${env.OS_AUTH_URL}"`,
+        `username = "${env.OS_USERNAME}"`,
+        `password = "${env.OS_PASSWORD}"`,
+        `project_name = "${env.OS_PROJECT_NAME}"`,
+        'user_domain_name = "Default"',
+        'project_domain_name = "Default"',
+        `cacert = "${join(server.dataDir, 'tls', 'ca.pem')}"`,
+      ].join('\n'),
+    )
+    const { spawn } = await import('node:child_process')
+    const child = spawn(process.execPath, [imageLibraryBin, 'agent', 'serve', '--config', config], {
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    try {
+      let fetched = { code: 1, stdout: '', stderr: '' }
+      for (let attempt = 0; attempt < 100 && fetched.code !== 0; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        fetched = await agentCommand(['fetch', 'cli-base', '--socket', socket])
+      }
+      assert.equal(fetched.code, 0, `${fetched.stderr}\n${stderr}`)
+      assert.ok(fetched.stdout.startsWith(cacheDir), fetched.stdout)
+
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`)
+      const text = await response.text()
+      assert.match(text, /^image_agent_cache_misses_total 1$/m)
+      assert.match(text, /^image_agent_cache_max_bytes [1-9]\d*$/m)
+    } finally {
+      child.kill('SIGTERM')
+      await new Promise((resolve) => child.once('exit', resolve))
+    }
+  })
+
+  it('exits 2 naming the missing settings', async () => {
+    const result = await agentCommand(['serve', '--cache-dir', join(work, 'x')])
+    assert.equal(result.code, 2)
+    assert.match(result.stderr, /needs --cache-dir and --max-size/)
+  })
+})
