@@ -6,6 +6,9 @@ import { ImageClient, type ImageRecord } from '../cli/image-client.js'
 import { findImage } from '../cli/image-lookup.js'
 import { openSession, type Session } from '../cli/session.js'
 
+/** Age after which the agent authenticates again, to learn which library hosts are healthy. */
+const sessionLifetimeMs = 10 * 60 * 1000
+
 /**
  * The agent's connection to the image library, with failover across the catalog's image
  * endpoints. The Keystone session uses the agent's credentials. It is opened on first use, and
@@ -15,6 +18,7 @@ export class LibraryClient {
   readonly #config: ConnectionConfig
   readonly #log: Logger
   #session: Promise<Session> | undefined
+  #openedAt = 0
 
   constructor(config: ConnectionConfig, log: Logger) {
     this.#config = config
@@ -75,7 +79,12 @@ export class LibraryClient {
   }
 
   #open(): Promise<Session> {
+    // A fresh token brings a fresh catalog, which lists the library hosts that are healthy now.
+    if (this.#session !== undefined && Date.now() - this.#openedAt > sessionLifetimeMs) {
+      this.close()
+    }
     if (this.#session === undefined) {
+      this.#openedAt = Date.now()
       const session = openSession(this.#config, undefined, (line) =>
         this.#log.warn(
           { op: 'failover', detail: line.replace(/^pcdctl: /, '') },
