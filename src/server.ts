@@ -32,6 +32,8 @@ import { buildCatalog, type CatalogService } from './identity/catalog.js'
 import { HostRegistry, type HostStore } from './cluster/host-registry.js'
 import { Replicator } from './cluster/replicator.js'
 import { SqlHostRepository } from './db/host-repository.js'
+import { SqlCacheAgentRepository } from './db/cache-agent-repository.js'
+import { CacheAgentRegistry } from './cache/cache-agent-registry.js'
 import { serviceVersion } from './version.js'
 import { Directory } from './identity/directory.js'
 import { IdentityService } from './identity/identity-service.js'
@@ -201,6 +203,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
       : null,
     log,
   })
+  const cacheAgents = new CacheAgentRegistry(new SqlCacheAgentRepository(db), {}, log)
+  images.onDelete((image) => cacheAgents.forgetImage(image.id))
   const recovered = (await images.recoverInterruptedUploads()) + (await imports.recover())
   if (recovered > 0) log.warn({ count: recovered }, 'removed leftovers of interrupted uploads')
 
@@ -216,6 +220,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     images,
     imports,
     cache,
+    cacheAgents,
     metadefs: new MetadefService(new SqlMetadefRepository(db)),
     tokens: identity,
     locations: {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { ImageService } from '../domain/image-service.js'
 import type { ImportService } from '../imports/import-service.js'
 import type { ImageCache } from '../cache/image-cache.js'
+import type { CacheAgentRegistry } from '../cache/cache-agent-registry.js'
 import type { MetadefService } from '../domain/metadef-service.js'
 import { ServiceError } from '../domain/errors.js'
 import type { AuthContext } from '../domain/ports.js'
@@ -14,6 +15,7 @@ import { registerDiscoveryRoutes } from './routes/discovery.js'
 import { registerHealthRoute, type HealthCheck } from './routes/health.js'
 import { registerImageRoutes } from './routes/images.js'
 import { registerCacheRoutes } from './routes/cache.js'
+import { registerCacheAgentRoutes } from './routes/cache-agents.js'
 import { registerImportRoutes } from './routes/imports.js'
 import { registerInfoRoutes } from './routes/info.js'
 import { registerMemberRoutes } from './routes/members.js'
@@ -35,6 +37,8 @@ export interface ImageApiOptions {
   images: ImageService
   imports: ImportService
   cache: ImageCache
+  /** The hypervisors' cache agents, under `/v2/cache/agents`. */
+  cacheAgents: CacheAgentRegistry
   metadefs: MetadefService
   tokens: TokenValidator
   /** Glance's `show_multiple_locations` and `show_image_direct_url`. */
@@ -91,7 +95,8 @@ export function createImageApi(options: ImageApiOptions): FastifyInstance {
   registerMemberRoutes(app, options.images)
   registerInfoRoutes(app, options.images, options.imports, options.hosts)
   registerImportRoutes(app, options.imports)
-  registerCacheRoutes(app, options.images, options.cache)
+  registerCacheRoutes(app, options.images, options.cache, options.cacheAgents)
+  registerCacheAgentRoutes(app, options.cacheAgents)
   registerMetadefRoutes(app, options.metadefs)
   registerPeerRoutes(app, options.images, options.peerSecret, options.replicate)
   return app
@@ -108,6 +113,9 @@ export function serverOptions(
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     genReqId: requestIdFor,
     bodyLimit: 1024 * 1024,
+    // Fastify returns 414 for a path parameter longer than 100 characters by default, but a
+    // cache agent's name may have 255.
+    maxParamLength: 1024,
     keepAliveTimeout: 75_000,
     // A multi-gigabyte upload may take an hour, so a request's total time has no limit. A
     // socket that stays idle for five minutes is closed instead.

@@ -24,8 +24,21 @@ export class DictCell {
   }
 }
 
+/**
+ * A list shown one item per line, in the order given, such as the images in a cache host's
+ * cache. Tables show an object item as `key='value'` pairs in the object's key order; json and
+ * yaml show the list as it is.
+ */
+export class LinesCell {
+  readonly items: readonly JsonValue[]
+
+  constructor(items: readonly JsonValue[]) {
+    this.items = items
+  }
+}
+
 /** One value in a table cell or a show field. `undefined` prints like `null`. */
-export type CellValue = JsonValue | ListCell | DictCell | undefined
+export type CellValue = JsonValue | ListCell | DictCell | LinesCell | undefined
 
 /** Renders a cell for the table format. */
 export function formatTableCell(value: CellValue): string {
@@ -36,13 +49,23 @@ export function formatTableCell(value: CellValue): string {
     const keys = Object.keys(value.entries).sort(compareCodePoints)
     return keys.map((key) => `${key}='${formatPythonStr(value.entries[key] ?? null)}'`).join(', ')
   }
+  if (value instanceof LinesCell) return value.items.map(formatLine).join('\n')
   return formatPythonStr(value ?? null)
+}
+
+function formatLine(item: JsonValue): string {
+  if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+    return formatPythonStr(item)
+  }
+  const pairs = Object.entries(item).map(([key, value]) => `${key}='${formatPythonStr(value)}'`)
+  return pairs.join(', ')
 }
 
 /** Converts a cell to the plain value that the json and yaml formats print. */
 export function toJsonValue(value: CellValue): JsonValue {
   if (value instanceof ListCell) return [...value.items]
   if (value instanceof DictCell) return { ...value.entries }
+  if (value instanceof LinesCell) return [...value.items]
   return value ?? null
 }
 

@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream'
 import { InvalidArgumentError, type Command } from 'commander'
 import { resolveConnectionConfig, type ConnectionOptions } from './connection-config.js'
+import { CacheAgentClient } from './cache-agent-client.js'
 import { ImageClient } from './image-client.js'
 import { openSession, type Session } from './session.js'
 
@@ -42,6 +43,11 @@ export class CommandRuntime {
   /** Returns an Image API client on the session. */
   async images(): Promise<ImageClient> {
     return new ImageClient(await this.session())
+  }
+
+  /** Returns a client of the cache agent API on the session. */
+  async cacheAgents(): Promise<CacheAgentClient> {
+    return new CacheAgentClient(await this.session())
   }
 
   /** Writes one diagnostic line to stderr. */

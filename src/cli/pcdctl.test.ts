@@ -79,6 +79,9 @@ describe('command line without a server', () => {
       ['image', 'add', 'project'],
       ['image', 'remove', 'project'],
       ['image', 'member', 'list'],
+      ['image', 'cache'],
+      ['cache', 'host', 'list'],
+      ['cache', 'host', 'show'],
     ]
     for (const command of commands) {
       const result = await run([...command, '--help'], {})
@@ -113,6 +116,11 @@ describe('command line without a server', () => {
       ['image', 'list', '-f', 'shell'],
       ['image', 'show', 'a', 'b'],
       ['image', 'set', 'x', '--accept', '--reject'],
+      ['image', 'cache', 'x'],
+      ['image', 'cache', 'x', '--all-hosts', '--host', 'hv-1'],
+      ['image', 'cache', '--all-hosts'],
+      ['cache', 'host', 'show'],
+      ['cache', 'host', 'list', '-f', 'shell'],
     ]
     for (const args of cases) {
       const result = await run(args, {})

@@ -1,6 +1,9 @@
 import { Command, CommanderError } from 'commander'
 import type { CliIo } from './command-runtime.js'
+import { defineCacheHostListCommand } from './commands/cache-host-list.js'
+import { defineCacheHostShowCommand } from './commands/cache-host-show.js'
 import { defineImageAddProjectCommand } from './commands/image-add-project.js'
+import { defineImageCacheCommand } from './commands/image-cache.js'
 import { defineImageCreateCommand } from './commands/image-create.js'
 import { defineImageDeleteCommand } from './commands/image-delete.js'
 import { defineImageListCommand } from './commands/image-list.js'
@@ -63,6 +66,7 @@ function buildProgram(io: CliIo, result: { exitCode: number }): Command {
   defineImageUnsetCommand(image, io, result)
   defineImageDeleteCommand(image, io, result)
   defineImageSaveCommand(image, io, result)
+  defineImageCacheCommand(image, io, result)
 
   const add = image.command('add').description('Share an image')
   defineImageAddProjectCommand(add, io, result)
@@ -70,6 +74,11 @@ function buildProgram(io: CliIo, result: { exitCode: number }): Command {
   defineImageRemoveProjectCommand(remove, io, result)
   const member = image.command('member').description('Show who an image is shared with')
   defineImageMemberListCommand(member, io, result)
+
+  const cache = program.command('cache').description("Show the hypervisors' image caches")
+  const host = cache.command('host').description('Show the cache hosts and what they cache')
+  defineCacheHostListCommand(host, io, result)
+  defineCacheHostShowCommand(host, io, result)
   return program
 }
 

@@ -6,6 +6,7 @@ import * as importTasks from './migrations/0003-import-tasks.js'
 import * as imageLocations from './migrations/0004-image-locations.js'
 import * as hosts from './migrations/0005-hosts.js'
 import * as clusterSettings from './migrations/0006-cluster-settings.js'
+import * as cacheAgents from './migrations/0007-cache-agents.js'
 import * as metadefs from './migrations/0002-metadefs.js'
 import { createPostgresDialect } from './postgres/dialect.js'
 import type { Database } from './schema.js'
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   '0004-image-locations': imageLocations,
   '0005-hosts': hosts,
   '0006-cluster-settings': clusterSettings,
+  '0007-cache-agents': cacheAgents,
 }
 
 export interface DatabaseOptions {

@@ -20,6 +20,50 @@ export interface Database {
   tasks: TasksTable
   hosts: HostsTable
   cluster_settings: { name: string; value: string }
+  cache_agents: CacheAgentsTable
+  cache_agent_images: CacheAgentImagesTable
+  cache_agent_queue: CacheAgentQueueTable
+  cache_agent_failures: CacheAgentFailuresTable
+}
+
+/** The last report of each hypervisor's image cache agent. */
+export interface CacheAgentsTable {
+  name: string
+  version: string
+  /** Seconds between the agent's reports, as the agent states it. */
+  report_interval: number
+  /** When the last report arrived, by the clock of the host that received it. */
+  reported_at: string
+  max_bytes: number
+  used_bytes: number
+  free_disk_bytes: number
+  hits: number
+  misses: number
+  bytes_fetched: number
+  evictions: number
+  /** When the report that carried the rows of `cache_agent_failures` arrived. */
+  failures_reported_at: string | null
+}
+
+export interface CacheAgentImagesTable {
+  agent_name: string
+  image_id: string
+  size: number
+  hits: number
+  last_used: string | null
+  pinned: number
+}
+
+export interface CacheAgentQueueTable {
+  agent_name: string
+  image_id: string
+  queued_at: string
+}
+
+export interface CacheAgentFailuresTable {
+  agent_name: string
+  image_id: string
+  reason: string
 }
 
 export interface HostsTable {

@@ -23,6 +23,11 @@ export const errorCatalogue = {
     title: 'Not Found',
     description: 'No image with this id exists, or the caller may not see it.',
   },
+  CACHE_AGENT_NOT_FOUND: {
+    status: 404,
+    title: 'Not Found',
+    description: 'No image cache agent of this name has reported to the library.',
+  },
   NOT_FOUND: {
     status: 404,
     title: 'Not Found',
@@ -124,7 +129,10 @@ export class ServiceError extends Error {
 
 /** A missing resource, or one the caller may not see (which reads the same on purpose). */
 export class NotFoundError extends ServiceError {
-  constructor(message: string, code: 'NOT_FOUND' | 'IMAGE_NOT_FOUND' = 'NOT_FOUND') {
+  constructor(
+    message: string,
+    code: 'NOT_FOUND' | 'IMAGE_NOT_FOUND' | 'CACHE_AGENT_NOT_FOUND' = 'NOT_FOUND',
+  ) {
     super(code, message)
     this.name = 'NotFoundError'
   }

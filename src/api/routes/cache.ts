@@ -2,9 +2,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ForbiddenError, InvalidInputError } from '../../domain/errors.js'
 import type { ImageService } from '../../domain/image-service.js'
 import { clearTargets, type ImageCache } from '../../cache/image-cache.js'
+import type { CacheAgentRegistry } from '../../cache/cache-agent-registry.js'
+import { queueOnAgents } from './cache-agents.js'
 import { authOf } from './images.js'
 
 type IdParams = { Params: { id: string } }
+type QueueRequest = IdParams & { Querystring: { agents?: string | string[] } }
 
 function requireAdmin(request: FastifyRequest): void {
   if (!authOf(request).isAdmin) {
@@ -12,11 +15,16 @@ function requireAdmin(request: FastifyRequest): void {
   }
 }
 
-/** Glance's cache API (`/v2/cache`, since Image API 2.14), for admins only. */
+/**
+ * Glance's cache API (`/v2/cache`, since Image API 2.14), for admins only. With an `agents`
+ * parameter, `PUT /v2/cache/{image_id}` queues the image on hypervisor cache agents instead of
+ * this host's cache.
+ */
 export function registerCacheRoutes(
   app: FastifyInstance,
   images: ImageService,
   cache: ImageCache,
+  agents: CacheAgentRegistry,
 ): void {
   app.get('/v2/cache', async (request) => {
     requireAdmin(request)
@@ -33,8 +41,13 @@ export function registerCacheRoutes(
     }
   })
 
-  app.put<IdParams>('/v2/cache/:id', async (request, reply) => {
+  app.put<QueueRequest>('/v2/cache/:id', async (request, reply) => {
     requireAdmin(request)
+    const selection = request.query.agents
+    if (selection !== undefined) {
+      await queueOnAgents(request, reply, selection, images, agents)
+      return
+    }
     cache.queue(await images.get(authOf(request), request.params.id))
     reply.status(202).send()
   })

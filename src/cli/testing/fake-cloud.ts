@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
+import type { CacheAgentRecord } from '../cache-agent-client.js'
 
 /**
  * An in-memory Keystone v3 and Image API v2 on a loopback port, for pcdctl's unit tests. It
@@ -23,6 +24,8 @@ export interface FakeCloud {
   imageEndpointsBefore: string[]
   /** Status and message to fail the next upload with, after reading the body. */
   failNextUpload: { status: number; message: string } | undefined
+  /** The cache agents of `/v2/cache/agents`, by name. */
+  cacheAgents: Map<string, CacheAgentRecord>
   /** Adds an image with `data` already uploaded and returns it. */
   addImage(fields: Partial<FakeImage> & { name: string }, data?: Buffer): FakeImage
   stop(): Promise<void>
@@ -113,6 +116,7 @@ function createState(): FakeCloud {
     corruptDownloads: false,
     imageEndpointsBefore: [],
     failNextUpload: undefined,
+    cacheAgents: new Map(),
     addImage: (fields, data) => {
       const image = newImage(fields)
       if (data !== undefined) storeData(image, data)
@@ -206,6 +210,8 @@ function route(
   if (path.startsWith('/identity/v3/projects')) return serveProjects(url, response)
   if (headers['x-auth-token'] !== fakeToken)
     return sendError(response, 401, 'Authentication required')
+
+  if (path.startsWith('/v2/cache/')) return serveCache(state, method, url, response)
 
   const match = /^\/v2\/images(?:\/([^/]+))?(?:\/(file|members|actions)(?:\/([^/]+))?)?$/.exec(path)
   if (match === null) return sendError(response, 404, `No route for ${path}`)
@@ -488,6 +494,32 @@ function changeActivation(
 ): void {
   image.status = action === 'deactivate' ? 'deactivated' : 'active'
   response.writeHead(204).end()
+}
+
+// The cache agent calls: list and show agents, and queue an image with `?agents=`.
+function serveCache(state: FakeCloud, method: string, url: URL, response: ServerResponse): void {
+  const agentName = /^\/v2\/cache\/agents\/([^/]+)$/.exec(url.pathname)?.[1]
+  if (method === 'GET' && url.pathname === '/v2/cache/agents') {
+    return sendJson(response, 200, { agents: [...state.cacheAgents.values()] })
+  }
+  if (method === 'GET' && agentName !== undefined) {
+    const agent = state.cacheAgents.get(decodeURIComponent(agentName))
+    if (agent === undefined) return sendError(response, 404, `No cache agent named ${agentName}`)
+    return sendJson(response, 200, agent)
+  }
+
+  const imageId = /^\/v2\/cache\/([^/]+)$/.exec(url.pathname)?.[1]
+  const image = imageId === undefined ? undefined : state.images.get(imageId)
+  const selection = url.searchParams.get('agents')
+  if (method !== 'PUT' || image === undefined || selection === null) {
+    return sendError(response, 404, `No route for ${method} ${url.pathname}${url.search}`)
+  }
+  const known = [...state.cacheAgents.keys()].sort()
+  const names = selection === 'all' ? known : selection.split(',')
+  const unknown = names.filter((name) => !known.includes(name))
+  if (unknown.length > 0) return sendError(response, 404, `No cache agents named ${unknown}`)
+  for (const name of names) state.cacheAgents.get(name)!.queued_images.push(image.id)
+  sendJson(response, 202, { queued_on: names })
 }
 
 function sendJson(response: ServerResponse, status: number, body: unknown): void {
