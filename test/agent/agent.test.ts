@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import { AgentCallError } from '../../src/agent/agent-client.js'
 import { imageClient, issueToken } from '../helpers/client.js'
 import { bytesServed, startAgent, type RunningAgent } from '../helpers/agent.js'
-import { startServer, type RunningServer } from '../helpers/server.js'
+import { pcdctlBin, startServer, type RunningServer } from '../helpers/server.js'
 import { createActiveImage, mib, type WireImage } from '../api/fixtures.js'
 
 const run = promisify(execFile)
@@ -333,3 +333,90 @@ async function waitFor(condition: () => Promise<boolean>, timeoutMs = 20_000): P
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
+
+describe('pre-caching that an admin asks the library for', () => {
+  const hypervisors: RunningAgent[] = []
+
+  before(async () => {
+    for (const name of ['hv-pre-1', 'hv-pre-2']) {
+      const extraArgs = ['--report-interval', '1', '--precache-rate', '20M']
+      hypervisors.push(await startAgent(server, { name, extraArgs }))
+    }
+    agents.push(...hypervisors)
+  })
+
+  async function agentView(name: string) {
+    const response = await imageClient(server, token)('GET', `/v2/cache/agents/${name}`)
+    assert.equal(response.status, 200, response.text())
+    return response.json() as {
+      status: string
+      cached_images: { image_id: string; hits: number }[]
+      queued_images: string[]
+      failed_images: { image_id: string; reason: string }[]
+      stats: { misses: number; bytes_fetched: number }
+    }
+  }
+
+  async function hasReported(name: string): Promise<boolean> {
+    const response = await imageClient(server, token)('GET', `/v2/cache/agents/${name}`)
+    return response.status === 200
+  }
+
+  it('pulls the image on every agent, which the library then shows per host', async () => {
+    const image = await uploadQcow2('precache-all', 8)
+    for (const agent of hypervisors) await waitFor(() => hasReported(agent.name))
+    const { stdout } = await run(
+      process.execPath,
+      [pcdctlBin, 'image', 'cache', '--all-hosts', 'precache-all'],
+      {
+        env: {
+          PATH: process.env.PATH,
+          ...server.env,
+          OS_CACERT: join(server.dataDir, 'tls', 'ca.pem'),
+        },
+      },
+    )
+    assert.match(stdout, /hv-pre-1, hv-pre-2/)
+
+    for (const agent of hypervisors) {
+      await waitFor(async () => {
+        const view = await agentView(agent.name)
+        return view.cached_images.some((entry) => entry.image_id === image.id)
+      })
+      const view = await agentView(agent.name)
+      assert.deepEqual(view.queued_images, [])
+      assert.equal(view.stats.bytes_fetched, image.size)
+      const copy = join(agent.cacheDir, 'images', image.id, 'disk')
+      assert.equal(await sha512Of(copy), image.os_hash_value)
+    }
+  })
+
+  it('reports hits that the library shows', async () => {
+    const agent = hypervisors[0]!
+    const fetched = await agentFetch(agent, 'precache-all')
+    assert.equal(fetched.result, 'hit')
+    await waitFor(async () => {
+      const view = await agentView(agent.name)
+      return view.cached_images.some((entry) => entry.hits === 1)
+    })
+  })
+
+  it('reports an image it could not pull, with the reason', async () => {
+    const small = await startAgent(server, {
+      name: 'hv-pre-small',
+      maxSize: '1M',
+      extraArgs: ['--report-interval', '1'],
+    })
+    agents.push(small)
+    await waitFor(() => hasReported('hv-pre-small'))
+    const image = await uploadQcow2('precache-too-big', 2)
+    const client = imageClient(server, token)
+    assert.equal((await client('PUT', `/v2/cache/${image.id}?agents=hv-pre-small`)).status, 202)
+
+    await waitFor(async () => (await agentView('hv-pre-small')).failed_images.length > 0)
+    const view = await agentView('hv-pre-small')
+    assert.deepEqual(view.queued_images, [])
+    assert.equal(view.failed_images[0]!.image_id, image.id)
+    assert.match(view.failed_images[0]!.reason, /does not fit in the cache/)
+  })
+})
