@@ -23,6 +23,8 @@ export interface VmDisk {
 export class DiskRegistry {
   readonly #file: string
   #disks = new Map<string, VmDisk>()
+  /** Disks being made: registered, but their files do not exist yet. */
+  readonly #creating = new Set<string>()
   #writing: Promise<void> = Promise.resolve()
 
   private constructor(file: string) {
@@ -49,9 +51,9 @@ export class DiskRegistry {
     const alive: VmDisk[] = []
     let dropped = false
     for (const disk of this.#disks.values()) {
-      if (await exists(disk.path)) alive.push(disk)
-      else if (Date.now() - disk.createdAt > 60_000) {
-        // A young entry may belong to a disk being created right now.
+      if (this.#creating.has(disk.path) || (await exists(disk.path))) {
+        alive.push(disk)
+      } else {
         this.#disks.delete(disk.path)
         dropped = true
       }
@@ -66,12 +68,20 @@ export class DiskRegistry {
     return new Set(disks.filter((disk) => disk.backingFile !== null).map((disk) => disk.imageId))
   }
 
+  /** Registers a disk that is about to be made; `created` or `remove` must follow. */
   async add(disk: VmDisk): Promise<void> {
     this.#disks.set(disk.path, disk)
+    this.#creating.add(disk.path)
     await this.#save()
   }
 
+  /** Marks a disk's file as made, so that its absence now means the disk was deleted. */
+  created(path: string): void {
+    this.#creating.delete(path)
+  }
+
   async remove(path: string): Promise<void> {
+    this.#creating.delete(path)
     if (this.#disks.delete(path)) await this.#save()
   }
 

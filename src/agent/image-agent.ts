@@ -99,16 +99,13 @@ export class ImageAgent {
    */
   async fetch(nameOrId: string, options: { verify?: boolean; background?: boolean } = {}) {
     const started = performance.now()
-    const image = await this.#lookup(nameOrId)
-    this.#take(image.id)
+    let imageId: string | undefined
     try {
-      const fetched = await this.#obtain(image, options)
-      this.directory.recordUse(image.id)
-      this.metrics.add(
-        fetched.result === 'miss'
-          ? 'image_agent_cache_misses_total'
-          : 'image_agent_cache_hits_total',
-      )
+      const image = await this.#lookup(nameOrId)
+      imageId = image.id
+      this.#take(image.id)
+      const fetched = await this.#obtain(image, options).finally(() => this.#release(image.id))
+      this.#count(fetched, options.background === true)
       this.#log.info(
         {
           op: 'fetch',
@@ -123,19 +120,23 @@ export class ImageAgent {
       return fetched
     } catch (error) {
       this.metrics.add('image_agent_fetch_failures_total')
+      const durationMs = Math.round(performance.now() - started)
       this.#log.warn(
-        {
-          op: 'fetch',
-          imageId: image.id,
-          durationMs: Math.round(performance.now() - started),
-          err: error,
-        },
+        { op: 'fetch', imageId: imageId ?? nameOrId, durationMs, err: error },
         'image fetch failed',
       )
       throw error
-    } finally {
-      this.#release(image.id)
     }
+  }
+
+  // A pre-cache of a copy that is already there is not a hit: no VM asked for it.
+  #count(fetched: FetchResult, background: boolean): void {
+    if (fetched.result === 'miss') {
+      this.metrics.add('image_agent_cache_misses_total')
+    } else if (!background) {
+      this.metrics.add('image_agent_cache_hits_total')
+    }
+    if (!background) this.directory.recordUse(fetched.image.id)
   }
 
   /** Keeps an image unevictable while `action` runs (and for the hold time after). */

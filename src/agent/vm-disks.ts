@@ -70,6 +70,7 @@ export async function createVmDisk(
     await agent.disks.add(disk)
     try {
       await buildDisk(fetched.path, qemuFormat, request)
+      agent.disks.created(request.path)
     } catch (error) {
       await agent.disks.remove(request.path)
       throw error
