@@ -178,13 +178,14 @@ function hostsRows(hosts: HostsResult): Row[] {
 function renderFacts(run: BenchRun): string[] {
   const { facts, settings } = run
   const sizes = settings.sizesMiB.map((size) => `${size} MiB`).join(' and ')
+  const dataSizes = run.sizes.length === 0 ? '' : ` (files of ${sizes})`
   const memory = `${facts.memoryGiB.toFixed(1)} GiB RAM`
   const stall = facts.cpuStallShare === null ? 'an unknown share' : percent(facts.cpuStallShare)
   const [atStart, atEnd] = [facts.loadAtStart, facts.loadAtEnd].map((load) => load.toFixed(2))
   const load = `${atStart} at the start, ${atEnd} at the end`
   return [
     `- Date: ${facts.date}`,
-    `- Mode: ${settings.mode} (files of ${sizes})`,
+    `- Mode: ${settings.mode}${dataSizes}`,
     `- Machine: \`nproc\` ${facts.nproc}, CPU ${facts.cpuModel}, ${memory}, Linux ${facts.kernel}`,
     `- Software: node ${facts.node}, ${facts.nginx}, ${facts.wrk}`,
     paragraph(
@@ -337,24 +338,50 @@ function cpuCells(cpu: CpuUse, serverTimePerUnit: string): string[] {
 function renderMethod(run: BenchRun): string[] {
   const s = run.settings
   const only = s.parts.length === benchParts.length ? '' : ` --only ${s.parts.join(',')}`
-  const mode = s.mode === 'quick' ? ' --quick' : ` --sizes ${s.sizesMiB.join(',')}`
+  // --sizes sets only the data path's files, so the command names it only when that part ran.
+  const sizes = run.sizes.length === 0 ? '' : ` --sizes ${s.sizesMiB.join(',')}`
+  const mode = s.mode === 'quick' ? ' --quick' : sizes
   const options = ` --${mode}${only}`
   const serve = 'node bin/image-library serve --data-dir bench/work/data-…'
   return [
     `Command: \`npm run bench${options}\` (source in \`bench/\`).`,
     'Units: MB = 10^6 bytes, so MB/s is 10^6 bytes per second and RSS is in 10^6 bytes.',
     '',
-    paragraph(
-      '- **Inputs.** One file per size in `bench/work/`, one random 64 MiB block repeated.',
-      'Each is generated once and fsynced.',
-      'Before each run `dd of=/dev/null` reads it, so every reader finds it in the page cache.',
-    ),
+    ...inputsMethod(run),
     paragraph(
       `- **Server.** \`${serve} --host 127.0.0.1 --port 0 --identity-port 0\``,
       'with `IMAGE_LIBRARY_LOG_LEVEL=warn`.',
-      'The data path and the metadata path each get a fresh data directory, removed afterwards.',
+      'Each part gets fresh data directories, removed afterwards.',
       'The benchmark process is the client and runs on the same cores.',
     ),
+    ...dataMethod(run),
+    ...metadataMethod(run),
+    ...storeMethod(run),
+    ...hostsMethod(run),
+    '- Timed numbers are reported, never asserted; the verdicts compare them with the targets.',
+  ]
+}
+
+/** Describes the input files, which every part except the metadata path reads. */
+function inputsMethod(run: BenchRun): string[] {
+  if (run.settings.parts.every((part) => part === 'metadata')) return []
+  const preRead =
+    run.sizes.length === 0
+      ? []
+      : ['Before each run `dd of=/dev/null` reads it, so every reader finds it in the page cache.']
+  return [
+    paragraph(
+      '- **Inputs.** One file per size in `bench/work/`, one random 64 MiB block repeated.',
+      'Each is generated once and fsynced.',
+      ...preRead,
+    ),
+  ]
+}
+
+function dataMethod(run: BenchRun): string[] {
+  if (run.sizes.length === 0) return []
+  const s = run.settings
+  return [
     paragraph(
       '- **References**, timed as whole commands on the same file:',
       '`sha512sum FILE`, `md5sum FILE` and `dd if=FILE of=bench/work/dd.out bs=1M conv=fsync`.',
@@ -388,6 +415,13 @@ function renderMethod(run: BenchRun): string[] {
       "- **RSS.** `VmRSS` of the serving process (the service's node process or the nginx worker)",
       'from `/proc/<pid>/status`, sampled every 50 ms on a worker thread.',
     ),
+  ]
+}
+
+function metadataMethod(run: BenchRun): string[] {
+  if (run.metadata === null) return []
+  const s = run.settings
+  return [
     paragraph(
       `- **List.** ${s.images} images are created with metadata only.`,
       `Then \`GET /v2/images?limit=${s.images}\` runs on one keep-alive connection:`,
@@ -402,9 +436,6 @@ function renderMethod(run: BenchRun): string[] {
       'Then `wrk -t1` runs, when it is installed (`apt-get install wrk`).',
       'The target is judged on wrk, which is written in C and leaves more CPU to the server.',
     ),
-    ...storeMethod(run),
-    ...hostsMethod(run),
-    '- Timed numbers are reported, never asserted; the verdicts compare them with the targets.',
   ]
 }
 
