@@ -5,6 +5,7 @@ import { cpus, release, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { measureAgents, type AgentsResult } from './agents-path.js'
 import { hasCommand } from './commands.js'
 import { secondsSince } from './https-client.js'
 import { measureSize, type SizeResult } from './data-path.js'
@@ -22,7 +23,7 @@ import {
   type BenchSettings,
   type MachineFacts,
 } from './report.js'
-import { issueAdminToken, startServer, type BenchServer } from './service.js'
+import { issueAdminToken, startServer, type BenchServer, type ServerOptions } from './service.js'
 import {
   createS3Bucket,
   createS3Client,
@@ -34,12 +35,13 @@ import {
 
 const usage = `Usage: npm run bench -- [--quick] [--sizes MiB,MiB] [--only PARTS] [--cpu-prof]
 
-Measures the image service against sha512sum, md5sum, dd, nginx, rbd and an S3 client on this
-machine and writes bench/results.md.
+Measures the image service against sha512sum, md5sum, dd, nginx, rbd, an S3 client and cp on
+this machine and writes bench/results.md.
 
-  --quick         files of 256 and 1024 MiB, fewer runs, shorter request-rate runs
+  --quick         files of 256 and 1024 MiB (256 MiB for stores, hosts and agents), fewer runs,
+                  shorter request-rate runs
   --sizes LIST    file sizes in MiB for the data path, comma-separated (default 1024,4096)
-  --only PARTS    run only these parts, comma-separated: data, metadata, stores, hosts
+  --only PARTS    run only these parts, comma-separated: data, metadata, stores, hosts, agents
   --cpu-prof      start the servers with node --cpu-prof; profiles go to bench/work/profiles/
   -h, --help      show this help
 `
@@ -87,6 +89,10 @@ function parseCommandLine(argv: string[]): CommandLine | null {
     hostClients: 8,
     hostsSizeMiB: quick ? 256 : 1024,
     hostsRuns: quick ? 1 : 3,
+    agentRequests: 16,
+    agents: 4,
+    agentsSizeMiB: quick ? 256 : 1024,
+    agentsRuns: quick ? 1 : 3,
   }
   const cpuProfileDir = values['cpu-prof'] ? join(workDir, 'profiles') : undefined
   return { settings, cpuProfileDir }
@@ -115,7 +121,8 @@ function parseParts(text: string): BenchPart[] {
 async function removeLeftovers(): Promise<void> {
   for (const name of await readdir(workDir)) {
     const isLeftover = ['nginx', 'dd.out', 'show-images.lua'].includes(name)
-    if (name.startsWith('data-') || name.startsWith('ceph-') || isLeftover) {
+    const isRunDirectory = ['data-', 'ceph-', 'agents-'].some((prefix) => name.startsWith(prefix))
+    if (isRunDirectory || isLeftover) {
       await rm(join(workDir, name), { recursive: true, force: true })
     }
   }
@@ -125,7 +132,7 @@ async function withServer<T>(
   name: string,
   cpuProfileDir: string | undefined,
   body: (server: BenchServer, token: string) => Promise<T>,
-  configToml?: string,
+  serverOptions: Pick<ServerOptions, 'configToml' | 'logLevel'> = {},
 ): Promise<T> {
   const dataDir = join(workDir, `data-${process.pid}-${name}`)
   await mkdir(dataDir, { recursive: true })
@@ -133,7 +140,7 @@ async function withServer<T>(
     repoRoot,
     dataDir,
     ...(cpuProfileDir && { cpuProfileDir }),
-    ...(configToml !== undefined && { configToml }),
+    ...serverOptions,
   })
   try {
     return await body(server, await issueAdminToken(server))
@@ -209,7 +216,7 @@ async function runStores(command: CommandLine): Promise<StoreResult[]> {
         }
         return [await measureRbdStore(options), await measureS3Store(options, client)]
       },
-      storeConfig(ceph),
+      { configToml: storeConfig(ceph) },
     )
   } finally {
     client.destroy()
@@ -232,6 +239,34 @@ async function runHosts(command: CommandLine): Promise<HostsResult> {
       ...(command.cpuProfileDir && { cpuProfileDir: command.cpuProfileDir }),
       log,
     })
+  } finally {
+    await rm(directory, { recursive: true, force: true })
+  }
+}
+
+async function runAgents(command: CommandLine): Promise<AgentsResult> {
+  const { settings } = command
+  const input = await ensureInputFile(workDir, settings.agentsSizeMiB)
+  const directory = join(workDir, `agents-${process.pid}`)
+  try {
+    return await withServer(
+      'agents',
+      command.cpuProfileDir,
+      (server, token) =>
+        measureAgents({
+          repoRoot,
+          directory,
+          server,
+          token,
+          input,
+          requests: settings.agentRequests,
+          agents: settings.agents,
+          runs: settings.agentsRuns,
+          log,
+        }),
+      // The bytes served for an image come from the access lines, which the info level writes.
+      { logLevel: 'info' },
+    )
   } finally {
     await rm(directory, { recursive: true, force: true })
   }
@@ -298,6 +333,10 @@ async function main(): Promise<number> {
     log('nginx is missing; install it with apt-get install -y nginx-light')
     return 1
   }
+  if (parts.includes('agents') && !hasCommand('qemu-img')) {
+    log('qemu-img is missing; install it with apt-get install -y qemu-utils')
+    return 1
+  }
 
   await mkdir(workDir, { recursive: true })
   await removeLeftovers()
@@ -306,9 +345,10 @@ async function main(): Promise<number> {
   const metadata = parts.includes('metadata') ? await runMetadataPath(command) : null
   const stores = parts.includes('stores') ? await runStores(command) : []
   const hosts = parts.includes('hosts') ? await runHosts(command) : null
+  const agents = parts.includes('agents') ? await runAgents(command) : null
 
   const facts = collectFacts(start)
-  const run = { facts, settings: command.settings, sizes, metadata, stores, hosts }
+  const run = { facts, settings: command.settings, sizes, metadata, stores, hosts, agents }
   process.stdout.write(`${renderResultsTable(run)}\n`)
   await writeFile(resultsFile, renderReport(run))
   log(`results written to ${resultsFile}`)

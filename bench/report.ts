@@ -1,3 +1,4 @@
+import type { AgentsResult, ProvisioningResult } from './agents-path.js'
 import type { SizeResult, TransferMeasurement } from './data-path.js'
 import type { HostsResult } from './hosts-path.js'
 import type { MetadataResult, RateResult } from './metadata-path.js'
@@ -5,7 +6,7 @@ import type { CpuUse } from './process-stats.js'
 import type { RateComparison, StoreResult } from './store-path.js'
 
 /** The parts of the benchmark that `--only` can pick. */
-export const benchParts = ['data', 'metadata', 'stores', 'hosts'] as const
+export const benchParts = ['data', 'metadata', 'stores', 'hosts', 'agents'] as const
 export type BenchPart = (typeof benchParts)[number]
 
 /** Facts about the machine and the tools, recorded with every result. */
@@ -41,6 +42,12 @@ export interface BenchSettings {
   hostClients: number
   hostsSizeMiB: number
   hostsRuns: number
+  /** Simultaneous VM disk requests for one image in the agents part. */
+  agentRequests: number
+  /** Agents that share those requests in the agents part's second setup. */
+  agents: number
+  agentsSizeMiB: number
+  agentsRuns: number
 }
 
 /** The results of the parts that ran: an empty list or null for a part left out. */
@@ -51,6 +58,7 @@ export interface BenchRun {
   metadata: MetadataResult | null
   stores: StoreResult[]
   hosts: HostsResult | null
+  agents: AgentsResult | null
 }
 
 /** The targets, stated once so that the table and the method agree. */
@@ -102,6 +110,7 @@ export function renderResultsTable(run: BenchRun): string {
     ...(run.metadata === null ? [] : metadataRows(run.metadata)),
     ...run.stores.flatMap((store) => storeRows(store, run.settings.storeSizeMiB)),
     ...(run.hosts === null ? [] : hostsRows(run.hosts)),
+    ...(run.agents === null ? [] : agentsRows(run.agents)),
   ]
   const header = ['Measurement', 'Result', 'Reference', 'Ratio', 'Target', 'Verdict']
   return markdownTable(
@@ -175,16 +184,60 @@ function hostsRows(hosts: HostsResult): Row[] {
   ]
 }
 
+function agentsRows(agents: AgentsResult): Row[] {
+  const checked = agents.overlaysChecked
+  return [
+    ...provisioningRows(agents, agents.oneAgent),
+    ...provisioningRows(agents, agents.manyAgents),
+    {
+      measurement: 'qemu-img check of those qcow2 overlays, all rounds',
+      result: `${checked} of ${checked} pass`,
+      reference: '',
+      ratio: '',
+      target: 'all pass',
+      // The part throws on the first round with a failed check, so a result means all passed.
+      verdict: verdict(true),
+    },
+  ]
+}
+
+/** Builds the time row and the bytes-served row of one agents setup. */
+function provisioningRows(agents: AgentsResult, setup: ProvisioningResult): Row[] {
+  const through = setup.agents === 1 ? '1 agent' : `${setup.agents} agents`
+  const disks = `${agents.requests} VM disks at once from one ${sizeLabel(agents.sizeMiB)} image`
+  const expectedBytes = setup.agents * agents.imageBytes
+  const multiples = setup.bytesServed.map((bytes) => times(bytes / agents.imageBytes))
+  return [
+    {
+      measurement: `${disks}, ${through}`,
+      result: `${seconds(setup.seconds)} to the last disk`,
+      reference: `cp + sync ${seconds(agents.copySeconds)}`,
+      ratio: times(setup.seconds / agents.copySeconds),
+      target: 'for comparison',
+      verdict: '',
+    },
+    {
+      measurement: `Image bytes served for them, ${through}`,
+      result: distinct(setup.bytesServed.map(megabytes)).join(', '),
+      reference: `image ${megabytes(agents.imageBytes)}`,
+      ratio: distinct(multiples).join(', '),
+      target: `${times(setup.agents)} the image`,
+      verdict: verdict(setup.bytesServed.every((bytes) => bytes === expectedBytes)),
+    },
+  ]
+}
+
 function renderFacts(run: BenchRun): string[] {
   const { facts, settings } = run
   const sizes = settings.sizesMiB.map((size) => `${size} MiB`).join(' and ')
+  const dataSizes = run.sizes.length === 0 ? '' : ` (files of ${sizes})`
   const memory = `${facts.memoryGiB.toFixed(1)} GiB RAM`
   const stall = facts.cpuStallShare === null ? 'an unknown share' : percent(facts.cpuStallShare)
   const [atStart, atEnd] = [facts.loadAtStart, facts.loadAtEnd].map((load) => load.toFixed(2))
   const load = `${atStart} at the start, ${atEnd} at the end`
   return [
     `- Date: ${facts.date}`,
-    `- Mode: ${settings.mode} (files of ${sizes})`,
+    `- Mode: ${settings.mode}${dataSizes}`,
     `- Machine: \`nproc\` ${facts.nproc}, CPU ${facts.cpuModel}, ${memory}, Linux ${facts.kernel}`,
     `- Software: node ${facts.node}, ${facts.nginx}, ${facts.wrk}`,
     paragraph(
@@ -337,24 +390,52 @@ function cpuCells(cpu: CpuUse, serverTimePerUnit: string): string[] {
 function renderMethod(run: BenchRun): string[] {
   const s = run.settings
   const only = s.parts.length === benchParts.length ? '' : ` --only ${s.parts.join(',')}`
-  const mode = s.mode === 'quick' ? ' --quick' : ` --sizes ${s.sizesMiB.join(',')}`
+  // --sizes sets only the data path's files, so the command names it only when that part ran.
+  const sizes = run.sizes.length === 0 ? '' : ` --sizes ${s.sizesMiB.join(',')}`
+  const mode = s.mode === 'quick' ? ' --quick' : sizes
   const options = ` --${mode}${only}`
   const serve = 'node bin/image-library serve --data-dir bench/work/data-…'
+  const exception = run.agents === null ? '' : ', except in the agents part'
   return [
     `Command: \`npm run bench${options}\` (source in \`bench/\`).`,
     'Units: MB = 10^6 bytes, so MB/s is 10^6 bytes per second and RSS is in 10^6 bytes.',
     '',
+    ...inputsMethod(run),
+    paragraph(
+      `- **Server.** \`${serve} --host 127.0.0.1 --port 0 --identity-port 0\``,
+      `with \`IMAGE_LIBRARY_LOG_LEVEL=warn\`${exception}.`,
+      'Each part gets fresh data directories, removed afterwards.',
+      'The benchmark process is the client and runs on the same cores.',
+    ),
+    ...dataMethod(run),
+    ...metadataMethod(run),
+    ...storeMethod(run),
+    ...hostsMethod(run),
+    ...agentsMethod(run),
+    '- Timed numbers are reported, never asserted; the verdicts compare them with the targets.',
+  ]
+}
+
+/** Describes the input files, which every part except the metadata path reads. */
+function inputsMethod(run: BenchRun): string[] {
+  if (run.settings.parts.every((part) => part === 'metadata')) return []
+  const preRead =
+    run.sizes.length === 0
+      ? []
+      : ['Before each run `dd of=/dev/null` reads it, so every reader finds it in the page cache.']
+  return [
     paragraph(
       '- **Inputs.** One file per size in `bench/work/`, one random 64 MiB block repeated.',
       'Each is generated once and fsynced.',
-      'Before each run `dd of=/dev/null` reads it, so every reader finds it in the page cache.',
+      ...preRead,
     ),
-    paragraph(
-      `- **Server.** \`${serve} --host 127.0.0.1 --port 0 --identity-port 0\``,
-      'with `IMAGE_LIBRARY_LOG_LEVEL=warn`.',
-      'The data path and the metadata path each get a fresh data directory, removed afterwards.',
-      'The benchmark process is the client and runs on the same cores.',
-    ),
+  ]
+}
+
+function dataMethod(run: BenchRun): string[] {
+  if (run.sizes.length === 0) return []
+  const s = run.settings
+  return [
     paragraph(
       '- **References**, timed as whole commands on the same file:',
       '`sha512sum FILE`, `md5sum FILE` and `dd if=FILE of=bench/work/dd.out bs=1M conv=fsync`.',
@@ -388,6 +469,13 @@ function renderMethod(run: BenchRun): string[] {
       "- **RSS.** `VmRSS` of the serving process (the service's node process or the nginx worker)",
       'from `/proc/<pid>/status`, sampled every 50 ms on a worker thread.',
     ),
+  ]
+}
+
+function metadataMethod(run: BenchRun): string[] {
+  if (run.metadata === null) return []
+  const s = run.settings
+  return [
     paragraph(
       `- **List.** ${s.images} images are created with metadata only.`,
       `Then \`GET /v2/images?limit=${s.images}\` runs on one keep-alive connection:`,
@@ -402,9 +490,6 @@ function renderMethod(run: BenchRun): string[] {
       'Then `wrk -t1` runs, when it is installed (`apt-get install wrk`).',
       'The target is judged on wrk, which is written in C and leaves more CPU to the server.',
     ),
-    ...storeMethod(run),
-    ...hostsMethod(run),
-    '- Timed numbers are reported, never asserted; the verdicts compare them with the targets.',
   ]
 }
 
@@ -453,6 +538,40 @@ function hostsMethod(run: BenchRun): string[] {
   ]
 }
 
+function agentsMethod(run: BenchRun): string[] {
+  if (run.agents === null) return []
+  const { agents } = run
+  return [
+    paragraph(
+      `- **Agents.** One ${sizeLabel(agents.sizeMiB)} image (\`disk_format=raw\`, the input file)`,
+      'is uploaded once. For this part the server runs with `IMAGE_LIBRARY_LOG_LEVEL=info`,',
+      'so that `<dataDir>/logs/image-library.log` has one access line per request.',
+      'Each round starts `image-library agent serve` processes with empty cache directories',
+      'in `bench/work/agents-…`, before its timer:',
+      "`--max-size` twice the image, `--os-cacert` the server's CA and the admin `OS_*`",
+      'variables of `admin-openrc.sh`.',
+      `Then ${agents.requests} \`POST /v1/disks\` requests go out at once`,
+      'on the agents\' Unix sockets, each `{"image", "size", "path", "format": "qcow2"}`',
+      "with the image's size as the disk size and a path of its own:",
+      `all to 1 agent, then round-robin over ${agents.manyAgents.agents} agents.`,
+      'The time runs from sending the requests to the last response.',
+      'The bytes served are the sum of `bytesOut` over the access lines of',
+      '`GET /v2/images/{id}/file` for the image that the round added,',
+      'and the target is one download per agent.',
+      'Afterwards every overlay must pass `qemu-img check`, and `qemu-img info` must give the',
+      "agent's cached copy as its backing file, or the part fails.",
+      'Agents, caches and disks are removed after each round.',
+    ),
+    paragraph(
+      "- **Agents reference.** `cp` of the image's blob file in the store to a new file on the",
+      'same file system, then `sync FILE`, which fsyncs the copy, timed together.',
+      "The ratio is the agents' time divided by the copy's.",
+      `The rounds ran ${agents.runs} time(s), each copy first, and the table gives the medians.`,
+      'The agents, the server and the benchmark process share the same cores.',
+    ),
+  ]
+}
+
 /** Joins sentences into one Markdown paragraph or list item. */
 function paragraph(...sentences: string[]): string {
   return sentences.join(' ')
@@ -484,6 +603,20 @@ function megabytes(bytes: number): string {
 
 function percent(ratio: number): string {
   return `${(ratio * 100).toFixed(0)}%`
+}
+
+function seconds(value: number): string {
+  return `${value.toFixed(2)} s`
+}
+
+/** Formats a ratio as a multiple: `4×`, `4.25×`, or `13×` from 10 up. */
+function times(ratio: number): string {
+  return `${ratio.toFixed(ratio >= 10 || Number.isInteger(ratio) ? 0 : 2)}×`
+}
+
+/** Returns the values without repeats, in their first order. */
+function distinct(values: string[]): string[] {
+  return [...new Set(values)]
 }
 
 function verdict(isMet: boolean): string {

@@ -12,6 +12,8 @@ export interface BenchServer {
   ca: Buffer
   /** Directory of the file store's blobs, for the reference server. */
   blobDirectory: string
+  /** The service's JSON-lines log, `<dataDir>/logs/image-library.log` by default. */
+  logFile: string
   /** Stops the process with SIGTERM (SIGKILL after 15 s) and waits for it to exit. */
   stop(): Promise<void>
 }
@@ -23,6 +25,8 @@ export interface ServerOptions {
   cpuProfileDir?: string
   /** Contents of `<dataDir>/image-library.toml`, written before the start; none when absent. */
   configToml?: string
+  /** The service's log level; `warn` when absent, which leaves out the access lines. */
+  logLevel?: string
 }
 
 const startTimeoutMs = 60_000
@@ -59,7 +63,7 @@ export async function startServer(options: ServerOptions): Promise<BenchServer> 
   const child = spawn(process.execPath, args, {
     cwd: options.repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, IMAGE_LIBRARY_LOG_LEVEL: 'warn' },
+    env: { ...process.env, IMAGE_LIBRARY_LOG_LEVEL: options.logLevel ?? 'warn' },
   })
   const stderr = keepTail(child)
   const [imageOrigin, identityOrigin] = await waitForListening(child, stderr)
@@ -71,17 +75,30 @@ export async function startServer(options: ServerOptions): Promise<BenchServer> 
     identityOrigin,
     ca: await readFile(join(options.dataDir, 'tls', 'ca.pem')),
     blobDirectory: join(options.dataDir, 'images'),
+    // NOTE: a `[log] file` in configToml moves the log elsewhere; no bench part sets one.
+    logFile: join(options.dataDir, 'logs', 'image-library.log'),
     stop: () => stopChild(child, 'image-library'),
   }
 }
 
+/**
+ * Reads the `export NAME=value` lines of `<dataDir>/admin-openrc.sh`, whose values are bare
+ * words or single-quoted shell strings, into a map of the OS_* variables.
+ */
+export async function readAdminOpenrc(server: BenchServer): Promise<Record<string, string>> {
+  const rc = await readFile(join(server.dataDir, 'admin-openrc.sh'), 'utf8')
+  const variables: Record<string, string> = {}
+  for (const match of rc.matchAll(/^export (\w+)=(?:'((?:[^']|'\\'')*)'|(\S*))$/gm)) {
+    variables[match[1]!] = (match[2] ?? match[3] ?? '').replaceAll(`'\\''`, "'")
+  }
+  return variables
+}
+
 /** Reads the admin password from `<dataDir>/admin-openrc.sh` and gets a project-scoped token. */
 export async function issueAdminToken(server: BenchServer): Promise<string> {
-  const rc = await readFile(join(server.dataDir, 'admin-openrc.sh'), 'utf8')
-  const match = /^export OS_PASSWORD='((?:[^']|'\\'')*)'$/m.exec(rc)
-  if (match === null)
+  const password = (await readAdminOpenrc(server))['OS_PASSWORD']
+  if (password === undefined)
     throw new Error(`OS_PASSWORD is missing from ${server.dataDir}/admin-openrc.sh`)
-  const password = match[1]!.replaceAll(`'\\''`, "'")
 
   const domain = { name: 'Default' }
   const body = {
@@ -111,7 +128,7 @@ export async function createImage(target: Target, token: string, name: string): 
 }
 
 /** Keeps the last 8 KiB of the child's stderr, for error messages, and drains the rest. */
-function keepTail(child: ChildProcess): () => string {
+export function keepTail(child: ChildProcess): () => string {
   let tail = ''
   child.stderr!.on('data', (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-8192)
