@@ -293,11 +293,12 @@ export class ImportService {
       for (const store of plan.stores.filter((id) => present.has(id))) await progress.done(store)
 
       if (image.status === 'importing') {
-        image = await this.#ingest(image, plan, progress)
+        // Set before the data, so that the image turns active with its injected properties.
         if (Object.keys(plan.inject).length > 0) {
           await repo.setProperties(image.id, plan.inject)
           image = (await repo.get(image.id)) ?? image
         }
+        image = await this.#ingest(image, plan, progress)
       }
       for (const store of progress.remaining) {
         try {
