@@ -63,6 +63,15 @@ async function waitForCount(locator: Locator, count: number): Promise<void> {
   }
 }
 
+/**
+ * Opens a tab of the image list and waits until it is the current one, so that the next
+ * action does not reach the form of the page that is being replaced.
+ */
+async function openTab(page: Page, name: 'Images' | 'Snapshots' | 'Shared with me') {
+  await page.getByRole('link', { name, exact: true }).first().click()
+  await page.locator('.tabs a[aria-current="page"]', { hasText: name }).waitFor()
+}
+
 /** Returns the image id in a detail page's URL fragment, `#/images/<id>`. */
 function imageIdOf(page: Page): string {
   const match = /#\/images\/([^/]+)$/.exec(page.url())
@@ -242,7 +251,7 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     await logIn(page, server, bob)
     assert.equal(await page.getByRole('link', { name: 'alice-shared' }).count(), 0)
 
-    await page.getByRole('link', { name: 'Shared with me' }).click()
+    await openTab(page, 'Shared with me')
     await page.getByRole('link', { name: 'alice-shared' }).waitFor()
     await saveScreenshot(page, 'shared-with-me')
     await page.getByRole('link', { name: 'alice-shared' }).click()
@@ -251,7 +260,7 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     await page.getByText('You have accepted this image.').waitFor()
     assert.equal(await page.getByRole('button', { name: 'Edit' }).count(), 0)
 
-    await page.getByRole('link', { name: 'Images', exact: true }).first().click()
+    await openTab(page, 'Images')
     await page.getByRole('link', { name: 'alice-shared' }).waitFor()
     await page.close()
 
@@ -350,7 +359,7 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
       assert.equal(created.status, 201)
     }
     const page = alicePage
-    await page.getByRole('link', { name: 'Images', exact: true }).first().click()
+    await openTab(page, 'Images')
     await page.getByLabel('Name (exact)').fill('paging')
     await page.getByRole('button', { name: 'Apply filters' }).click()
     const rows = page.locator('table.data tbody tr')
@@ -387,7 +396,7 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     await page.getByRole('link', { name: 'paging' }).first().waitFor()
     assert.equal(await page.getByRole('link', { name: 'nightly-snapshot' }).count(), 0)
 
-    await page.getByRole('link', { name: 'Snapshots' }).click()
+    await openTab(page, 'Snapshots')
     await page.getByRole('link', { name: 'nightly-snapshot' }).waitFor()
     assert.equal(await page.getByRole('link', { name: 'paging' }).count(), 0)
     await saveScreenshot(page, 'snapshots')
@@ -395,7 +404,7 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
 
   it('sorts and filters the image table', async () => {
     const page = alicePage
-    await page.getByRole('link', { name: 'Images', exact: true }).first().click()
+    await openTab(page, 'Images')
     await page.getByLabel('Status').selectOption('active')
     await page.getByRole('button', { name: 'Apply filters' }).click()
     await page.getByRole('link', { name: 'alice-shared' }).waitFor()
@@ -431,7 +440,7 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     const selected = page.locator('#project-select option:checked', { hasText: 'bob' })
     await selected.waitFor({ state: 'attached' })
     assert.equal(await page.getByRole('alert').count(), 0)
-    await page.getByRole('link', { name: 'Shared with me' }).click()
+    await openTab(page, 'Shared with me')
     await page.getByRole('link', { name: 'alice-shared' }).waitFor()
   })
 
@@ -475,6 +484,32 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     await page.getByLabel('Name (exact)').fill('my-image')
     await page.getByRole('button', { name: 'Apply filters' }).click()
     await page.getByRole('link', { name: 'my-image' }).waitFor()
+    await page.close()
+  })
+
+  it('deactivates and reactivates as admin', async () => {
+    // The owner may edit the image, but only an admin may deactivate it.
+    await alicePage.getByLabel('Project', { exact: true }).selectOption({ label: 'alice' })
+    const selected = alicePage.locator('#project-select option:checked', { hasText: 'alice' })
+    await selected.waitFor({ state: 'attached' })
+    await openTab(alicePage, 'Images')
+    await alicePage.getByLabel('Name (exact)').fill('alice-shared')
+    await alicePage.getByRole('button', { name: 'Apply filters' }).click()
+    await alicePage.getByRole('link', { name: 'alice-shared' }).click()
+    await alicePage.getByRole('button', { name: 'Edit' }).waitFor()
+    assert.equal(await alicePage.getByRole('button', { name: 'Deactivate' }).count(), 0)
+
+    const page = await newPage()
+    await logIn(page, server, adminLogin())
+    await page.getByLabel('Name (exact)').fill('my-image')
+    await page.getByRole('button', { name: 'Apply filters' }).click()
+    await page.getByRole('link', { name: 'my-image' }).click()
+    await page.getByRole('button', { name: 'Deactivate' }).click()
+    await page.getByText('The image is deactivated.').waitFor()
+    await page.locator('.page-heading .status', { hasText: 'deactivated' }).waitFor()
+    await page.getByRole('button', { name: 'Reactivate' }).click()
+    await page.getByText('The image is active again.').waitFor()
+    await page.locator('.page-heading .status', { hasText: 'active' }).waitFor()
     await page.close()
   })
 
