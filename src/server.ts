@@ -2,11 +2,13 @@ import { existsSync } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Logger } from 'pino'
 import { createImageApi } from './api/app.js'
+import { createInProcessForwarder } from './api/ui/identity-proxy.js'
+import { loadStaticFiles } from './api/ui/static-files.js'
 import { scheme, type Config, type StoreConfig } from './config.js'
 import { openDatabase, migrateToLatest } from './db/connection.js'
 import { IdentityRepository } from './db/identity-repository.js'
@@ -49,6 +51,9 @@ export interface RunningService {
 }
 
 const tokenCleanupMs = 60 * 60 * 1000
+
+/** The directory of the built web UI, `dist/ui`, beside this file's `dist/src`. */
+const uiDirectory = fileURLToPath(new URL('../ui/', import.meta.url))
 
 /** Inspects bare images; other container formats are stored without looking inside. */
 function contentInspector(config: Config): ContentInspector {
@@ -215,6 +220,11 @@ export async function startService(config: Config, log: Logger): Promise<Running
   let catalog: () => CatalogService[] = () => []
   let registry: HostRegistry | null = null
   let replicator: Replicator | null = null
+  let identityApi: FastifyInstance | null = null
+  const uiFiles = await loadStaticFiles(uiDirectory)
+  if (uiFiles === null) {
+    log.warn({ directory: uiDirectory }, 'web UI files missing; run npm run build to serve the UI')
+  }
 
   const imageApi = createImageApi({
     images,
@@ -234,6 +244,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     hosts: () => registry?.list() ?? Promise.resolve([]),
     peerSecret: () => peerSecret,
     replicate: () => replicator?.run() ?? Promise.resolve(0),
+    ui: { files: uiFiles, identity: createInProcessForwarder(() => identityApi!) },
     healthChecks: [
       { name: 'database', run: () => repo.ping() },
       {
@@ -249,7 +260,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       },
     ],
   })
-  const identityApi = createIdentityApi({
+  identityApi = createIdentityApi({
     identity,
     directory,
     log,

@@ -21,6 +21,7 @@ import { registerInfoRoutes } from './routes/info.js'
 import { registerMemberRoutes } from './routes/members.js'
 import { registerMetadefRoutes } from './routes/metadefs.js'
 import { registerPeerRoutes } from './routes/peer.js'
+import { registerUiRoutes, type UiOptions } from './routes/ui.js'
 import { patchMediaTypes } from './wire/patch.js'
 
 declare module 'fastify' {
@@ -55,6 +56,8 @@ export interface ImageApiOptions {
   peerSecret: () => Promise<string>
   /** Runs one replication round now; resolves with the number of images copied here. */
   replicate: () => Promise<number>
+  /** The web UI's files and the forwarder of its identity calls. */
+  ui: UiOptions
   https?: { key: Buffer; cert: Buffer } | null
 }
 
@@ -73,6 +76,8 @@ export function createImageApi(options: ImageApiOptions): FastifyInstance {
     if (publicPaths.has(path) || path === '/versions/') return
     // Calls between hosts carry a signature, which their routes check, instead of a token.
     if (path.startsWith('/internal/')) return
+    // The UI's files are public; its identity calls carry their own credentials.
+    if (path === '/ui' || path.startsWith('/ui/')) return
     const token = request.headers['x-auth-token']
     if (typeof token !== 'string' || token === '') {
       throw new ServiceError('UNAUTHORIZED', 'The request you have made requires authentication.')
@@ -99,6 +104,7 @@ export function createImageApi(options: ImageApiOptions): FastifyInstance {
   registerCacheAgentRoutes(app, options.cacheAgents)
   registerMetadefRoutes(app, options.metadefs)
   registerPeerRoutes(app, options.images, options.peerSecret, options.replicate)
+  registerUiRoutes(app, options.ui)
   return app
 }
 

@@ -7,6 +7,7 @@ import {
   taskSchema,
   tasksSchema,
 } from '../wire/schemas.js'
+import { acceptsHtml, uiPrefix } from './ui.js'
 
 /** The versions Glance advertises; the newest we implement is CURRENT, the rest SUPPORTED. */
 const versions = [
@@ -40,10 +41,12 @@ function versionsDocument(baseUrl: string) {
   }
 }
 
-/** The versions document (no token needed) and the JSON schemas. */
+/** The versions document (no token needed), the JSON schemas, and `/` for browsers. */
 export function registerDiscoveryRoutes(app: FastifyInstance, baseUrl: () => string): void {
-  // Glance returns 300 Multiple Choices for the bare root, and 200 for /versions.
-  app.get('/', async (_request, reply) => {
+  // Glance returns 300 Multiple Choices for the bare root, and 200 for /versions. A browser's
+  // navigation, which requests HTML by name, is redirected to the web UI instead.
+  app.get('/', async (request, reply) => {
+    if (acceptsHtml(request.headers.accept)) return reply.redirect(uiPrefix, 303)
     reply.status(300)
     return versionsDocument(baseUrl())
   })

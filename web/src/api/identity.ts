@@ -1,0 +1,135 @@
+import { sendJson, send } from './http.js'
+
+/** The logged-in user's token and what it grants; the token lives only in this object. */
+export interface Session {
+  token: string
+  expiresAt: Date
+  user: { id: string; name: string; domainName: string }
+  project: { id: string; name: string; domainName: string }
+  roles: string[]
+  isAdmin: boolean
+  /** The public identity endpoint from the catalog, for RC files. */
+  identityUrl: string | null
+  /** The region of the public image endpoint. */
+  regionName: string | null
+}
+
+export interface Credentials {
+  domain: string
+  username: string
+  password: string
+  /** A project name in `domain`; empty for the user's default project. */
+  project: string
+}
+
+export interface ProjectSummary {
+  id: string
+  name: string
+}
+
+/**
+ * The same-origin path that the image API forwards to its identity API. The identity API
+ * listens on another port, which a browser treats as another origin.
+ */
+const identityBase = '/ui/identity/v3'
+
+interface TokenBody {
+  token: {
+    expires_at: string
+    user: { id: string; name: string; domain: { name: string } }
+    project: { id: string; name: string; domain: { name: string } }
+    roles: { name: string }[]
+    catalog?: {
+      type: string
+      endpoints: { interface: string; region: string; url: string }[]
+    }[]
+  }
+}
+
+/** Logs in with a password and returns the session of a project-scoped token. */
+export async function logIn(credentials: Credentials): Promise<Session> {
+  const scope =
+    credentials.project === ''
+      ? {}
+      : { scope: { project: { name: credentials.project, domain: { name: credentials.domain } } } }
+  const body = {
+    auth: {
+      identity: {
+        methods: ['password'],
+        password: {
+          user: {
+            name: credentials.username,
+            domain: { name: credentials.domain },
+            password: credentials.password,
+          },
+        },
+      },
+      ...scope,
+    },
+  }
+  return requestToken(body)
+}
+
+/** Trades the session's token for one scoped to another of the user's projects. */
+export async function switchProject(session: Session, projectId: string): Promise<Session> {
+  const body = {
+    auth: {
+      identity: { methods: ['token'], token: { id: session.token } },
+      scope: { project: { id: projectId } },
+    },
+  }
+  const next = await requestToken(body)
+  // The old token would stay valid until it expires; nothing needs it any more.
+  await revokeToken(session.token).catch(() => undefined)
+  return next
+}
+
+/** Revokes the session's token, so that a copy of it is useless. */
+export async function logOut(session: Session): Promise<void> {
+  await revokeToken(session.token)
+}
+
+/** Lists the projects on which the user has a role. */
+export async function listProjects(session: Session): Promise<ProjectSummary[]> {
+  const body = await sendJson<{ projects: ProjectSummary[] }>(
+    'GET',
+    `${identityBase}/auth/projects`,
+    {
+      token: session.token,
+    },
+  )
+  return (body?.projects ?? []).sort((a, b) => a.name.localeCompare(b.name))
+}
+
+async function revokeToken(token: string): Promise<void> {
+  await send('DELETE', `${identityBase}/auth/tokens`, {
+    token,
+    headers: { 'x-subject-token': token },
+  })
+}
+
+async function requestToken(body: unknown): Promise<Session> {
+  const response = await send('POST', `${identityBase}/auth/tokens`, { body })
+  const token = response.headers.get('x-subject-token')
+  if (token === null) throw new Error('The identity service returned no token.')
+  return sessionOf(token, (await response.json()) as TokenBody)
+}
+
+function sessionOf(token: string, body: TokenBody): Session {
+  const { user, project, roles, catalog = [] } = body.token
+  const publicEndpoint = (type: string) =>
+    catalog
+      .find((service) => service.type === type)
+      ?.endpoints.find((endpoint) => endpoint.interface === 'public')
+  const names = roles.map((role) => role.name)
+  return {
+    token,
+    expiresAt: new Date(body.token.expires_at),
+    user: { id: user.id, name: user.name, domainName: user.domain.name },
+    project: { id: project.id, name: project.name, domainName: project.domain.name },
+    roles: names,
+    isAdmin: names.includes('admin'),
+    identityUrl: publicEndpoint('identity')?.url ?? null,
+    regionName: publicEndpoint('image')?.region ?? null,
+  }
+}
