@@ -61,8 +61,9 @@ describe('CacheDirectory', () => {
     const first = await CacheDirectory.open(dir, log)
     const id = randomUUID()
     await publishBytes(first, id, 'abc')
-    first.recordUse(id)
-    first.recordUse(id)
+    first.recordUse(id, false)
+    first.recordUse(id, true)
+    first.recordUse(id, true)
     await first.saveUsage()
 
     const second = await CacheDirectory.open(dir, log)

@@ -92,10 +92,11 @@ export class CacheDirectory {
     return total
   }
 
-  recordUse(imageId: string, now = Date.now()): void {
+  /** Notes that a copy was handed out: from the cache (a hit) or right after its download. */
+  recordUse(imageId: string, isHit: boolean, now = Date.now()): void {
     const entry = this.#entries.get(imageId)
     if (entry === undefined) return
-    entry.hits++
+    if (isHit) entry.hits++
     entry.lastUsed = now
   }
 

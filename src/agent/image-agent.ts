@@ -136,7 +136,7 @@ export class ImageAgent {
     } else if (!background) {
       this.metrics.add('image_agent_cache_hits_total')
     }
-    if (!background) this.directory.recordUse(fetched.image.id)
+    if (!background) this.directory.recordUse(fetched.image.id, fetched.result !== 'miss')
   }
 
   /** Keeps an image unevictable while `action` runs (and for the hold time after). */

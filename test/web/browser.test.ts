@@ -15,6 +15,7 @@ import {
   type TestBrowser,
 } from '../helpers/browser.js'
 import { imageClient, issueToken } from '../helpers/client.js'
+import { startAgent } from '../helpers/agent.js'
 import {
   admin,
   createTenant,
@@ -526,8 +527,35 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     await row.waitFor()
     assert.match(await row.innerText(), /healthy/)
     assert.match(await row.innerText(), /file: .* free of /)
-    await page.locator('#agents-unavailable').waitFor()
-    await saveScreenshot(page, 'service-health')
+    await page.locator('#hosts-table').waitFor()
+
+    // A real agent caches an image and reports it; the page then shows it.
+    const adminApi = imageClient(server, await issueToken(server))
+    const listed = (await adminApi('GET', '/v2/images?status=active')).json().images
+    const agent = await startAgent(server, { name: 'hv-ui', extraArgs: ['--report-interval', '1'] })
+    try {
+      await agent.call('POST', '/v1/fetch', { image: listed[0].id })
+      const reported = async () => {
+        const response = await adminApi('GET', '/v2/cache/agents/hv-ui')
+        return response.status === 200 && response.json().cached_images.length === 1
+      }
+      for (let tries = 0; !(await reported()); tries++) {
+        assert.ok(tries < 100, 'the agent did not report its cached image')
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      await page.reload()
+      await logIn(page, server, adminLogin())
+      await page.getByRole('link', { name: 'Service health' }).click()
+      const card = page.locator('article.agent', { hasText: 'hv-ui' })
+      await card.waitFor()
+      assert.match(await card.innerText(), /1 misses/)
+      await card.locator('summary').click()
+      assert.match(await card.innerText(), new RegExp(listed[0].id))
+      await saveScreenshot(page, 'service-health')
+    } finally {
+      await agent.stop()
+      await rm(agent.cacheDir, { recursive: true, force: true })
+    }
     await page.close()
   })
 
