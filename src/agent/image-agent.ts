@@ -8,7 +8,8 @@ import { DiskRegistry, type VmDiskFormat } from './disk-registry.js'
 import { downloadImage, DownloadRejected, verifyFile } from './image-download.js'
 import { imageFacts, type ImageFacts, type LibraryClient } from './library-client.js'
 import { MetricsRegistry } from './metrics.js'
-import { describeBytes, type CacheLimit } from './sizes.js'
+import { formatBytes } from '../cli/transfer.js'
+import type { CacheLimit } from './sizes.js'
 
 export interface AgentConfig {
   /** The cache directory; see CacheDirectory for its layout. */
@@ -404,8 +405,8 @@ export class ImageAgent {
     if (image.size - (partial?.size ?? 0) > free) {
       throw new AgentError(
         'CACHE_FULL',
-        `Image ${image.id} needs ${describeBytes(image.size)}, but the cache's file system has ` +
-          `${describeBytes(free)} free. Free disk space or lower other use of that file system.`,
+        `Image ${image.id} needs ${formatBytes(image.size)}, but the cache's file system has ` +
+          `${formatBytes(free)} free. Free disk space or lower other use of that file system.`,
       )
     }
   }
@@ -413,8 +414,8 @@ export class ImageAgent {
   #cacheFull(image: ImageFacts, limit: number, used: number): AgentError {
     return new AgentError(
       'CACHE_FULL',
-      `Image ${image.id} (${describeBytes(image.size)}) does not fit in the cache: ` +
-        `${describeBytes(used)} of ${describeBytes(limit)} are held by VM disks, fetches and ` +
+      `Image ${image.id} (${formatBytes(image.size)}) does not fit in the cache: ` +
+        `${formatBytes(used)} of ${formatBytes(limit)} are held by VM disks, fetches and ` +
         'downloads. Raise --max-size, or delete VM disks made from cached images.',
     )
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { describeBytes, parseCacheLimit, parseSize } from './sizes.js'
+import { parseCacheLimit, parseSize } from './sizes.js'
 
 describe('parseSize', () => {
   const cases: [string, number][] = [
@@ -33,12 +33,5 @@ describe('parseCacheLimit', () => {
 
   it('rejects a percentage above 100', () => {
     assert.throws(() => parseCacheLimit('120%'), /between 0 and 100/)
-  })
-})
-
-describe('describeBytes', () => {
-  it('uses binary units', () => {
-    assert.equal(describeBytes(1536 * 1024 ** 2), '1.5 GiB')
-    assert.equal(describeBytes(100), '100 bytes')
   })
 })

@@ -47,15 +47,3 @@ export function parseCacheLimit(text: string): CacheLimit {
   }
   return { percent: value }
 }
-
-/** Formats bytes with a binary unit for messages: `1.5 GiB`. */
-export function describeBytes(bytes: number): string {
-  const names = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB']
-  let value = bytes
-  let unit = 0
-  while (value >= 1024 && unit < names.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${names[unit]}`
-}

@@ -10,7 +10,7 @@ import {
 import { AgentError } from './agent-error.js'
 import type { VmDisk, VmDiskFormat } from './disk-registry.js'
 import type { ImageAgent } from './image-agent.js'
-import { describeBytes } from './sizes.js'
+import { formatBytes } from '../cli/transfer.js'
 
 /** qemu-img's driver name for each disk_format a VM disk can be made from. */
 const qemuFormats: Readonly<Record<string, string>> = {
@@ -124,9 +124,9 @@ function checkSize(size: number, virtualSize: number, minDisk: number, imageId: 
   if (size >= minimum) return
   throw new AgentError(
     'DISK_TOO_SMALL',
-    `A disk of ${describeBytes(size)} cannot hold image ${imageId}: its virtual size is ` +
-      `${describeBytes(virtualSize)} and its min_disk is ${minDisk} GiB. ` +
-      `Ask for at least ${describeBytes(minimum)} (${minimum} bytes).`,
+    `A disk of ${formatBytes(size)} cannot hold image ${imageId}: its virtual size is ` +
+      `${formatBytes(virtualSize)} and its min_disk is ${minDisk} GiB. ` +
+      `Ask for at least ${formatBytes(minimum)} (${minimum} bytes).`,
   )
 }
 
