@@ -66,6 +66,17 @@ export class DiskRegistry {
     return new Set(disks.filter((disk) => disk.backingFile !== null).map((disk) => disk.imageId))
   }
 
+  /**
+   * Returns true when a registered qcow2 overlay reads from the image. It reads only the registry
+   * in memory and checks no file, so an eviction can call it in the same turn as its removal.
+   */
+  hasOverlayOn(imageId: string): boolean {
+    for (const disk of this.#disks.values()) {
+      if (disk.imageId === imageId && disk.backingFile !== null) return true
+    }
+    return false
+  }
+
   async add(disk: VmDisk): Promise<void> {
     this.#disks.set(disk.path, disk)
     await this.#save()

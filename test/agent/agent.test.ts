@@ -417,6 +417,6 @@ describe('pre-caching that an admin asks the library for', () => {
     const view = await agentView('hv-pre-small')
     assert.deepEqual(view.queued_images, [])
     assert.equal(view.failed_images[0]!.image_id, image.id)
-    assert.match(view.failed_images[0]!.reason, /does not fit in the cache/)
+    assert.match(view.failed_images[0]!.reason, /larger than the whole cache/)
   })
 })
