@@ -23,6 +23,7 @@ export interface VmDisk {
 export class DiskRegistry {
   readonly #file: string
   #disks = new Map<string, VmDisk>()
+  readonly #creating = new Set<string>()
   #writing: Promise<void> = Promise.resolve()
 
   private constructor(file: string) {
@@ -75,6 +76,20 @@ export class DiskRegistry {
       if (disk.imageId === imageId && disk.backingFile !== null) return true
     }
     return false
+  }
+
+  /**
+   * Claims a path for a disk being made. Returns false while another `disk create` has claimed
+   * it, so that a second request fails without touching the first one's registry entry.
+   */
+  claim(path: string): boolean {
+    if (this.#creating.has(path)) return false
+    this.#creating.add(path)
+    return true
+  }
+
+  release(path: string): void {
+    this.#creating.delete(path)
   }
 
   async add(disk: VmDisk): Promise<void> {

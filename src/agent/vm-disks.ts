@@ -45,6 +45,20 @@ export async function createVmDisk(
   request: DiskRequest,
   log: Logger,
 ): Promise<VmDisk> {
+  if (!agent.disks.claim(request.path)) {
+    throw new AgentError(
+      'DISK_EXISTS',
+      `Another disk create for ${request.path} is running. Wait for it, or choose another path.`,
+    )
+  }
+  try {
+    return await makeVmDisk(agent, request, log)
+  } finally {
+    agent.disks.release(request.path)
+  }
+}
+
+async function makeVmDisk(agent: ImageAgent, request: DiskRequest, log: Logger): Promise<VmDisk> {
   await checkTarget(agent, request.path)
   const fetched = await agent.fetch(request.image)
   const { image } = fetched

@@ -176,6 +176,28 @@ describe('several agents provisioning from one image at once', () => {
   })
 })
 
+describe('two disk creates for one path', () => {
+  it('makes one disk and keeps it registered', async () => {
+    const agent = await startAgent(server, { name: 'hv-same-path' })
+    agents.push(agent)
+    const image = await uploadQcow2('same-path-base', 1)
+    const path = join(work, 'same-path.qcow2')
+
+    const results = await Promise.allSettled(
+      [1, 2].map(() => agent.call('POST', '/v1/disks', { image: image.id, size: 64 * mib, path })),
+    )
+    const rejected = results.filter((result) => result.status === 'rejected')
+    assert.equal(rejected.length, 1)
+    assert.equal((rejected[0]!.reason as AgentCallError).code, 'DISK_EXISTS')
+    const { disks } = await agent.call<{ disks: { path: string }[] }>('GET', '/v1/disks')
+    assert.deepEqual(
+      disks.map((disk) => disk.path),
+      [path],
+    )
+    await run('qemu-img', ['check', '-q', '-f', 'qcow2', path])
+  })
+})
+
 describe('an image that changed in the library', () => {
   let agent: RunningAgent
 
