@@ -100,7 +100,10 @@ function defineServe(agent: Command): void {
     .option('--max-size <size>', 'cache limit: bytes (20G, 500GiB) or a share of its disk (80%)')
     .option('--socket <path>', `Unix socket of the agent's API (default ${defaultSocket})`)
     .option('--name <name>', "the agent's name in the library (default: this host's name)")
-    .option('--report-interval <seconds>', 'seconds between reports to the library (default 30)')
+    .option(
+      '--report-interval <seconds>',
+      'seconds between reports to the library, 1 to 86400 (default 30)',
+    )
     .option(
       '--precache-rate <rate>',
       'bytes per second for pre-cache downloads, e.g. 50M (default no limit)',
@@ -146,6 +149,8 @@ async function runServe(flags: Record<string, unknown>): Promise<void> {
     )
   }
 
+  const reportSeconds = reportInterval(setting('reportInterval') ?? '30')
+
   const log = createLogger({
     level: setting('logLevel') ?? 'info',
     file: setting('logFile') ?? null,
@@ -182,7 +187,7 @@ async function runServe(flags: Record<string, unknown>): Promise<void> {
     agent,
     {
       name: setting('name') ?? hostname(),
-      intervalMs: seconds(setting('reportInterval') ?? '30') * 1000,
+      intervalMs: reportSeconds * 1000,
       version: serviceVersion,
     },
     log,
@@ -354,6 +359,20 @@ function seconds(value: string): number {
   const number = Number(value)
   if (!Number.isFinite(number) || number <= 0) {
     throw new InvalidArgumentError(`'${value}' is not a positive number of seconds.`)
+  }
+  return number
+}
+
+/**
+ * Parses --report-interval. The library rejects reports outside 1 to 86400 seconds, and past
+ * 2^31 - 1 ms (about 24.8 days) Node's timer overflows and fires after 1 ms, again and again.
+ */
+function reportInterval(value: string): number {
+  const number = seconds(value)
+  if (number < 1 || number > 86_400) {
+    throw new InvalidArgumentError(
+      `--report-interval must be from 1 to 86400 seconds, got '${value}'.`,
+    )
   }
   return number
 }

@@ -318,6 +318,22 @@ describe('image-library agent serve with a configuration file', () => {
     }
   })
 
+  it('exits 2 on a report interval out of range', async () => {
+    for (const interval of ['0.5', '86401', '3000000']) {
+      const result = await agentCommand([
+        'serve',
+        '--cache-dir',
+        join(work, 'never-made'),
+        '--max-size',
+        '1G',
+        '--report-interval',
+        interval,
+      ])
+      assert.equal(result.code, 2, interval)
+      assert.match(result.stderr, /--report-interval must be from 1 to 86400 seconds/)
+    }
+  })
+
   it('exits 2 naming the missing settings', async () => {
     const result = await agentCommand(['serve', '--cache-dir', join(work, 'x')])
     assert.equal(result.code, 2)
