@@ -318,6 +318,27 @@ describe('image-library agent serve with a configuration file', () => {
     }
   })
 
+  it('keeps a file given as its socket', async () => {
+    const file = join(work, 'not-a-socket.txt')
+    await writeFile(file, 'keep me')
+    const result = await agentCommand(
+      [
+        'serve',
+        '--cache-dir',
+        join(work, 'socket-test-cache'),
+        '--max-size',
+        '1G',
+        '--socket',
+        file,
+      ],
+      { ...server.env, OS_CACERT: join(server.dataDir, 'tls', 'ca.pem') },
+    )
+
+    assert.equal(result.code, 1)
+    assert.match(result.stderr, /exists and is not a socket/)
+    assert.equal(await readFile(file, 'utf8'), 'keep me')
+  })
+
   it('exits 2 on a report interval out of range', async () => {
     for (const interval of ['0.5', '86401', '3000000']) {
       const result = await agentCommand([
