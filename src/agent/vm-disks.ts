@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { link, lstat, rm, stat } from 'node:fs/promises'
-import { basename, dirname, isAbsolute, join, relative } from 'node:path'
+import { link, lstat, realpath, rm, stat } from 'node:fs/promises'
+import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path'
 import type { Logger } from 'pino'
 import {
   convertAddressSpaceLimitBytes,
@@ -111,13 +111,16 @@ async function checkTarget(agent: ImageAgent, path: string): Promise<void> {
   if (!isAbsolute(path)) {
     throw new AgentError('BAD_REQUEST', `The disk path must be absolute, got '${path}'.`)
   }
-  const inCache = relative(agent.directory.root, path)
-  if (!inCache.startsWith('..') && !isAbsolute(inCache)) {
-    throw new AgentError('BAD_REQUEST', `The disk path ${path} is inside the cache directory.`)
-  }
-  const parent = await stat(dirname(path)).catch(() => undefined)
-  if (parent === undefined || !parent.isDirectory()) {
+  const parent = await realpath(dirname(path)).catch(() => undefined)
+  const parentStat = parent === undefined ? undefined : await stat(parent)
+  if (parent === undefined || !parentStat?.isDirectory()) {
     throw new AgentError('BAD_REQUEST', `The directory ${dirname(path)} does not exist.`)
+  }
+  // Links are resolved too: at start the agent deletes files in tmp/ and partial/, and unknown
+  // entries in images/, so a disk reached through a link into the cache would be lost.
+  const root = await realpath(agent.directory.root)
+  if (isInside(agent.directory.root, path) || isInside(root, join(parent, basename(path)))) {
+    throw new AgentError('BAD_REQUEST', `The disk path ${path} is inside the cache directory.`)
   }
   if (
     await lstat(path).then(
@@ -130,6 +133,11 @@ async function checkTarget(agent: ImageAgent, path: string): Promise<void> {
       `${path} exists already; the agent never overwrites a disk.`,
     )
   }
+}
+
+function isInside(directory: string, path: string): boolean {
+  const inside = relative(directory, path)
+  return inside !== '..' && !inside.startsWith(`..${sep}`) && !isAbsolute(inside)
 }
 
 function checkSize(size: number, virtualSize: number, minDisk: number, imageId: string): void {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, open, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -195,6 +195,25 @@ describe('two disk creates for one path', () => {
       [path],
     )
     await run('qemu-img', ['check', '-q', '-f', 'qcow2', path])
+  })
+})
+
+describe('disk paths that lead into the cache', () => {
+  it('rejects a path through a link', async () => {
+    const agent = await startAgent(server, { name: 'hv-disk-paths' })
+    agents.push(agent)
+    const image = await uploadQcow2('disk-path-base', 1)
+    const link = join(work, 'link-to-cache')
+    await symlink(agent.cacheDir, link)
+
+    for (const path of [join(link, 'tmp', 'vm.qcow2'), join(agent.cacheDir, '..vm.qcow2')]) {
+      await expectAgentError(
+        agent.call('POST', '/v1/disks', { image: image.id, size: 64 * mib, path }),
+        'BAD_REQUEST',
+        /inside the cache directory/,
+      )
+    }
+    assert.deepEqual(await readdir(join(agent.cacheDir, 'tmp')), [])
   })
 })
 
