@@ -95,11 +95,16 @@ export class ImageAgent {
   /**
    * Returns a verified local copy of an image, named by id or by unique name. The image record
    * is always read first: a deleted, hidden or deactivated image is refused even when cached.
-   * Throws AgentError.
+   * `check` may throw to reject the image from its record, before any download. Throws
+   * AgentError.
    */
-  async fetch(nameOrId: string, options: { verify?: boolean; background?: boolean } = {}) {
+  async fetch(
+    nameOrId: string,
+    options: { verify?: boolean; background?: boolean; check?: (image: ImageFacts) => void } = {},
+  ) {
     const started = performance.now()
     const image = await this.#lookup(nameOrId)
+    options.check?.(image)
     this.#take(image.id)
     try {
       const fetched = await this.#obtain(image, options)

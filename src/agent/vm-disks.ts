@@ -10,6 +10,7 @@ import {
 import { AgentError } from './agent-error.js'
 import type { VmDisk, VmDiskFormat } from './disk-registry.js'
 import type { ImageAgent } from './image-agent.js'
+import type { ImageFacts } from './library-client.js'
 import { describeBytes } from './sizes.js'
 
 /** qemu-img's driver name for each disk_format a VM disk can be made from. */
@@ -60,19 +61,16 @@ export async function createVmDisk(
 
 async function makeVmDisk(agent: ImageAgent, request: DiskRequest, log: Logger): Promise<VmDisk> {
   await checkTarget(agent, request.path)
-  const fetched = await agent.fetch(request.image)
+  // The image record decides the format and the size, so a bad request downloads nothing.
+  const fetched = await agent.fetch(request.image, {
+    check: (image) => {
+      checkFormat(image)
+      checkSize(request.size, image.virtualSize ?? image.size, image.minDisk, image.id)
+    },
+  })
   const { image } = fetched
   return agent.holding(image.id, async () => {
-    const qemuFormat = qemuFormats[image.diskFormat]
-    if (qemuFormat === undefined) {
-      throw new AgentError(
-        'BAD_REQUEST',
-        `Image ${image.id} has disk_format ${image.diskFormat}, which cannot back a VM disk` +
-          (image.diskFormat === 'iso' ? '; attach an ISO image as a CD-ROM instead.' : '.'),
-      )
-    }
-    checkSize(request.size, image.virtualSize ?? image.size, image.minDisk, image.id)
-
+    const qemuFormat = checkFormat(image)
     const disk: VmDisk = {
       path: request.path,
       imageId: image.id,
@@ -138,6 +136,19 @@ async function checkTarget(agent: ImageAgent, path: string): Promise<void> {
 function isInside(directory: string, path: string): boolean {
   const inside = relative(directory, path)
   return inside !== '..' && !inside.startsWith(`..${sep}`) && !isAbsolute(inside)
+}
+
+/** Returns qemu-img's driver for the image's disk_format; throws when it cannot back a disk. */
+function checkFormat(image: ImageFacts): string {
+  const qemuFormat = qemuFormats[image.diskFormat]
+  if (qemuFormat === undefined) {
+    throw new AgentError(
+      'BAD_REQUEST',
+      `Image ${image.id} has disk_format ${image.diskFormat}, which cannot back a VM disk` +
+        (image.diskFormat === 'iso' ? '; attach an ISO image as a CD-ROM instead.' : '.'),
+    )
+  }
+  return qemuFormat
 }
 
 function checkSize(size: number, virtualSize: number, minDisk: number, imageId: string): void {

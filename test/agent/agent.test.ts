@@ -217,6 +217,25 @@ describe('disk paths that lead into the cache', () => {
   })
 })
 
+describe('disk create requests that the image record rejects', () => {
+  it('downloads nothing', async () => {
+    const agent = await startAgent(server, { name: 'hv-no-download' })
+    agents.push(agent)
+    const image = await uploadQcow2('never-downloaded', 2, { min_disk: 1 })
+
+    await expectAgentError(
+      agent.call('POST', '/v1/disks', {
+        image: image.id,
+        size: 64 * mib,
+        path: join(work, 'below-min-disk.qcow2'),
+      }),
+      'DISK_TOO_SMALL',
+      /min_disk is 1 GiB/,
+    )
+    assert.equal(bytesServed(server, image.id), 0)
+  })
+})
+
 describe('an image that changed in the library', () => {
   let agent: RunningAgent
 
