@@ -4,6 +4,7 @@ import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { parse as parseToml } from 'smol-toml'
+import { CliError } from '../cli/errors.js'
 import { openSession } from '../cli/session.js'
 import { ImageClient } from '../cli/image-client.js'
 import {
@@ -296,6 +297,12 @@ function defineSnapshot(agent: Command): void {
     const session = await openSession(connection, undefined, (line) =>
       process.stderr.write(`${line}\n`),
     )
+    // Ctrl-C or a stop by a supervisor still removes the flattened file and the new image.
+    const stopped = new AbortController()
+    const stop = (signal: NodeJS.Signals) =>
+      stopped.abort(new CliError(`Stopped by ${signal}; no snapshot was made.`))
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
     try {
       const image = await snapshotDisk(
         {
@@ -303,11 +310,14 @@ function defineSnapshot(agent: Command): void {
           disk: options['disk'] as string,
           name: options['name'] as string,
           instanceUuid: options['instanceUuid'] as string | undefined,
+          signal: stopped.signal,
         },
         new ImageClient(session),
       )
       process.stdout.write(`${image.id}\n`)
     } finally {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
       session.close()
     }
   })
