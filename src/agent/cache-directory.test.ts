@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -54,6 +54,15 @@ describe('CacheDirectory', () => {
     assert.equal(await readFile(directory.dataPath(id), 'utf8'), 'disk data')
     assert.deepEqual(await readdir(join(directory.root, 'partial')), [])
     assert.equal(directory.usedBytes(), 9)
+  })
+
+  it('lets other users read a published copy', async () => {
+    const directory = await CacheDirectory.open(join(root, 'modes'), log)
+    const id = randomUUID()
+    await publishBytes(directory, id, 'disk data')
+
+    assert.equal((await stat(join(directory.imagesDir, id))).mode & 0o777, 0o755)
+    assert.equal((await stat(directory.dataPath(id))).mode & 0o777, 0o444)
   })
 
   it('reloads copies and their hit counts after a restart', async () => {

@@ -135,6 +135,9 @@ export class CacheDirectory {
    */
   async publish(meta: Omit<StoredMeta, 'mtimeMs'>): Promise<CachedImage> {
     const staging = await mkdtemp(join(this.root, 'tmp', `${meta.imageId}-`))
+    // mkdtemp makes a 0700 directory, which QEMU, running as its own user, could not enter to
+    // read the backing file of an overlay.
+    await chmod(staging, 0o755)
     const disk = join(staging, 'disk')
     await rename(this.partialPath(meta.imageId), disk)
     await chmod(disk, 0o444)

@@ -4,6 +4,7 @@ import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { parse as parseToml } from 'smol-toml'
+import { CliError } from '../cli/errors.js'
 import { openSession } from '../cli/session.js'
 import { ImageClient } from '../cli/image-client.js'
 import {
@@ -100,7 +101,10 @@ function defineServe(agent: Command): void {
     .option('--max-size <size>', 'cache limit: bytes (20G, 500GiB) or a share of its disk (80%)')
     .option('--socket <path>', `Unix socket of the agent's API (default ${defaultSocket})`)
     .option('--name <name>', "the agent's name in the library (default: this host's name)")
-    .option('--report-interval <seconds>', 'seconds between reports to the library (default 30)')
+    .option(
+      '--report-interval <seconds>',
+      'seconds between reports to the library, 1 to 86400 (default 30)',
+    )
     .option(
       '--precache-rate <rate>',
       'bytes per second for pre-cache downloads, e.g. 50M (default no limit)',
@@ -146,6 +150,8 @@ async function runServe(flags: Record<string, unknown>): Promise<void> {
     )
   }
 
+  const reportSeconds = reportInterval(setting('reportInterval') ?? '30')
+
   const log = createLogger({
     level: setting('logLevel') ?? 'info',
     file: setting('logFile') ?? null,
@@ -182,7 +188,7 @@ async function runServe(flags: Record<string, unknown>): Promise<void> {
     agent,
     {
       name: setting('name') ?? hostname(),
-      intervalMs: seconds(setting('reportInterval') ?? '30') * 1000,
+      intervalMs: reportSeconds * 1000,
       version: serviceVersion,
     },
     log,
@@ -291,6 +297,12 @@ function defineSnapshot(agent: Command): void {
     const session = await openSession(connection, undefined, (line) =>
       process.stderr.write(`${line}\n`),
     )
+    // Ctrl-C or a stop by a supervisor still removes the flattened file and the new image.
+    const stopped = new AbortController()
+    const stop = (signal: NodeJS.Signals) =>
+      stopped.abort(new CliError(`Stopped by ${signal}; no snapshot was made.`))
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
     try {
       const image = await snapshotDisk(
         {
@@ -298,11 +310,14 @@ function defineSnapshot(agent: Command): void {
           disk: options['disk'] as string,
           name: options['name'] as string,
           instanceUuid: options['instanceUuid'] as string | undefined,
+          signal: stopped.signal,
         },
         new ImageClient(session),
       )
       process.stdout.write(`${image.id}\n`)
     } finally {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
       session.close()
     }
   })
@@ -354,6 +369,20 @@ function seconds(value: string): number {
   const number = Number(value)
   if (!Number.isFinite(number) || number <= 0) {
     throw new InvalidArgumentError(`'${value}' is not a positive number of seconds.`)
+  }
+  return number
+}
+
+/**
+ * Parses --report-interval. The library rejects reports outside 1 to 86400 seconds, and past
+ * 2^31 - 1 ms (about 24.8 days) Node's timer overflows and fires after 1 ms, again and again.
+ */
+function reportInterval(value: string): number {
+  const number = seconds(value)
+  if (number < 1 || number > 86_400) {
+    throw new InvalidArgumentError(
+      `--report-interval must be from 1 to 86400 seconds, got '${value}'.`,
+    )
   }
   return number
 }

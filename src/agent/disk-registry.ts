@@ -25,6 +25,8 @@ export class DiskRegistry {
   #disks = new Map<string, VmDisk>()
   /** Disks being made: registered, but their files do not exist yet. */
   readonly #creating = new Set<string>()
+  /** Paths claimed by a `disk create` in progress. */
+  readonly #claimed = new Set<string>()
   #writing: Promise<void> = Promise.resolve()
 
   private constructor(file: string) {
@@ -66,6 +68,31 @@ export class DiskRegistry {
   async pinnedImages(): Promise<Set<string>> {
     const disks = await this.list()
     return new Set(disks.filter((disk) => disk.backingFile !== null).map((disk) => disk.imageId))
+  }
+
+  /**
+   * Returns true when a registered qcow2 overlay reads from the image. It reads only the registry
+   * in memory and checks no file, so an eviction can call it in the same turn as its removal.
+   */
+  hasOverlayOn(imageId: string): boolean {
+    for (const disk of this.#disks.values()) {
+      if (disk.imageId === imageId && disk.backingFile !== null) return true
+    }
+    return false
+  }
+
+  /**
+   * Claims a path for a disk being made. Returns false while another `disk create` has claimed
+   * it, so that a second request fails without touching the first one's registry entry.
+   */
+  claim(path: string): boolean {
+    if (this.#claimed.has(path)) return false
+    this.#claimed.add(path)
+    return true
+  }
+
+  release(path: string): void {
+    this.#claimed.delete(path)
   }
 
   /** Registers a disk that is about to be made; `created` or `remove` must follow. */

@@ -12,6 +12,8 @@ export interface SnapshotRequest {
   disk: string
   name: string
   instanceUuid: string | undefined
+  /** Stops the snapshot, which then removes the flattened file and the new image record. */
+  signal?: AbortSignal
 }
 
 interface AgentDisk {
@@ -54,7 +56,9 @@ export async function snapshotDisk(
       cpuSeconds: 6 * 60 * 60,
       maxStdoutBytes: 0,
       addressSpaceBytes: convertAddressSpaceLimitBytes,
+      ...(request.signal === undefined ? {} : { signal: request.signal }),
     })
+    request.signal?.throwIfAborted()
     return await upload(flat, disk, request, images)
   } finally {
     await rm(flat, { force: true })
@@ -126,14 +130,26 @@ async function upload(
     ...(request.instanceUuid === undefined ? {} : { instance_uuid: request.instanceUuid }),
   })
   try {
-    await images.uploadImageData(image.id, {
+    const sent = images.uploadImageData(image.id, {
       body: createReadStream(flat),
       size: (await stat(flat)).size,
       reopen: () => createReadStream(flat),
     })
+    await untilAborted(sent, request.signal)
   } catch (error) {
     await images.deleteImage(image.id).catch(() => {})
     throw error
   }
   return images.getImage(image.id)
+}
+
+/** Resolves as `promise` does, or rejects with the signal's reason as soon as it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    if (signal.aborted) onAbort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
 }

@@ -96,14 +96,19 @@ export class ImageAgent {
   /**
    * Returns a verified local copy of an image, named by id or by unique name. The image record
    * is always read first: a deleted, hidden or deactivated image is refused even when cached.
-   * Throws AgentError.
+   * `check` may throw to reject the image from its record, before any download. Throws
+   * AgentError.
    */
-  async fetch(nameOrId: string, options: { verify?: boolean; background?: boolean } = {}) {
+  async fetch(
+    nameOrId: string,
+    options: { verify?: boolean; background?: boolean; check?: (image: ImageFacts) => void } = {},
+  ) {
     const started = performance.now()
     let imageId: string | undefined
     try {
       const image = await this.#lookup(nameOrId)
       imageId = image.id
+      options.check?.(image)
       this.#take(image.id)
       const fetched = await this.#obtain(image, options).finally(() => this.#release(image.id))
       this.#count(fetched, options.background === true)
@@ -388,9 +393,21 @@ export class ImageAgent {
       )
       .sort((a, b) => a.lastUsed - b.lastUsed)
     let used = this.directory.usedBytes() - (this.directory.get(image.id)?.size ?? 0) + reserved
+    // An image that cannot fit even with every candidate gone evicts nothing.
+    const evictable = candidates.reduce((total, entry) => total + entry.size, 0)
+    if (used - evictable + image.size > limit) throw this.#cacheFull(image, limit, used - evictable)
     while (used + image.size > limit) {
       const victim = candidates.shift()
       if (victim === undefined) throw this.#cacheFull(image, limit, used)
+      const current = this.directory.get(victim.imageId)
+      if (current === undefined) {
+        // Another eviction removed it meanwhile.
+        used -= victim.size
+        continue
+      }
+      // The candidates were listed before the awaits, so a fetch or a disk create may hold one now.
+      // This check and remove(), which drops the entry before its first await, run in one turn.
+      if (current !== victim || this.#isHeld(victim.imageId)) continue
       await this.directory.remove(victim.imageId)
       used -= victim.size
       this.metrics.add('image_agent_evictions_total')
@@ -412,11 +429,28 @@ export class ImageAgent {
   }
 
   #cacheFull(image: ImageFacts, limit: number, used: number): AgentError {
+    if (image.size > limit) {
+      return new AgentError(
+        'CACHE_FULL',
+        `Image ${image.id} (${formatBytes(image.size)}) is larger than the whole cache ` +
+          `(${formatBytes(limit)}). Raise --max-size.`,
+      )
+    }
     return new AgentError(
       'CACHE_FULL',
       `Image ${image.id} (${formatBytes(image.size)}) does not fit in the cache: ` +
         `${formatBytes(used)} of ${formatBytes(limit)} are held by VM disks, fetches and ` +
         'downloads. Raise --max-size, or delete VM disks made from cached images.',
+    )
+  }
+
+  /** Returns true while a copy must stay: in use, recently handed out, or the base of a VM disk. */
+  #isHeld(imageId: string): boolean {
+    return (
+      this.#users.has(imageId) ||
+      this.#downloads.has(imageId) ||
+      (this.#heldUntil.get(imageId) ?? 0) > Date.now() ||
+      this.disks.hasOverlayOn(imageId)
     )
   }
 

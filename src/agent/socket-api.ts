@@ -1,4 +1,4 @@
-import { chmod, rm } from 'node:fs/promises'
+import { chmod, lstat, rm } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { connect } from 'node:net'
 import type { Logger } from 'pino'
@@ -118,7 +118,8 @@ function requireText(body: Record<string, unknown>, field: string): string {
 
 /**
  * Listens on a Unix socket (mode 0660, so the hypervisor's group may use it). Fails to start
- * when another agent listens on the same path; a stale socket file is replaced.
+ * when another agent listens on the same path, or when the path is not a socket; a stale socket
+ * file is replaced.
  */
 export async function listenOnSocket(
   agent: ImageAgent,
@@ -128,6 +129,12 @@ export async function listenOnSocket(
   if (await isAnswering(path)) {
     throw new Error(
       `Another agent is listening on ${path}; stop it first or choose another --socket.`,
+    )
+  }
+  const existing = await lstat(path).catch(() => undefined)
+  if (existing !== undefined && !existing.isSocket()) {
+    throw new Error(
+      `${path} exists and is not a socket, so the agent leaves it alone. Choose another --socket.`,
     )
   }
   await rm(path, { force: true })

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { link, lstat, rm, stat } from 'node:fs/promises'
-import { basename, dirname, isAbsolute, join, relative } from 'node:path'
+import { link, lstat, realpath, rm, stat } from 'node:fs/promises'
+import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path'
 import type { Logger } from 'pino'
 import {
   convertAddressSpaceLimitBytes,
@@ -11,6 +11,7 @@ import { AgentError } from './agent-error.js'
 import type { VmDisk, VmDiskFormat } from './disk-registry.js'
 import type { ImageAgent } from './image-agent.js'
 import { formatBytes } from '../cli/transfer.js'
+import type { ImageFacts } from './library-client.js'
 
 /** qemu-img's driver name for each disk_format a VM disk can be made from. */
 const qemuFormats: Readonly<Record<string, string>> = {
@@ -45,20 +46,31 @@ export async function createVmDisk(
   request: DiskRequest,
   log: Logger,
 ): Promise<VmDisk> {
+  if (!agent.disks.claim(request.path)) {
+    throw new AgentError(
+      'DISK_EXISTS',
+      `Another disk create for ${request.path} is running. Wait for it, or choose another path.`,
+    )
+  }
+  try {
+    return await makeVmDisk(agent, request, log)
+  } finally {
+    agent.disks.release(request.path)
+  }
+}
+
+async function makeVmDisk(agent: ImageAgent, request: DiskRequest, log: Logger): Promise<VmDisk> {
   await checkTarget(agent, request.path)
-  const fetched = await agent.fetch(request.image)
+  // The image record decides the format and the size, so a bad request downloads nothing.
+  const fetched = await agent.fetch(request.image, {
+    check: (image) => {
+      checkFormat(image)
+      checkSize(request.size, image.virtualSize ?? image.size, image.minDisk, image.id)
+    },
+  })
   const { image } = fetched
   return agent.holding(image.id, async () => {
-    const qemuFormat = qemuFormats[image.diskFormat]
-    if (qemuFormat === undefined) {
-      throw new AgentError(
-        'BAD_REQUEST',
-        `Image ${image.id} has disk_format ${image.diskFormat}, which cannot back a VM disk` +
-          (image.diskFormat === 'iso' ? '; attach an ISO image as a CD-ROM instead.' : '.'),
-      )
-    }
-    checkSize(request.size, image.virtualSize ?? image.size, image.minDisk, image.id)
-
+    const qemuFormat = checkFormat(image)
     const disk: VmDisk = {
       path: request.path,
       imageId: image.id,
@@ -98,13 +110,16 @@ async function checkTarget(agent: ImageAgent, path: string): Promise<void> {
   if (!isAbsolute(path)) {
     throw new AgentError('BAD_REQUEST', `The disk path must be absolute, got '${path}'.`)
   }
-  const inCache = relative(agent.directory.root, path)
-  if (!inCache.startsWith('..') && !isAbsolute(inCache)) {
-    throw new AgentError('BAD_REQUEST', `The disk path ${path} is inside the cache directory.`)
-  }
-  const parent = await stat(dirname(path)).catch(() => undefined)
-  if (parent === undefined || !parent.isDirectory()) {
+  const parent = await realpath(dirname(path)).catch(() => undefined)
+  const parentStat = parent === undefined ? undefined : await stat(parent)
+  if (parent === undefined || !parentStat?.isDirectory()) {
     throw new AgentError('BAD_REQUEST', `The directory ${dirname(path)} does not exist.`)
+  }
+  // Links are resolved too: at start the agent deletes files in tmp/ and partial/, and unknown
+  // entries in images/, so a disk reached through a link into the cache would be lost.
+  const root = await realpath(agent.directory.root)
+  if (isInside(agent.directory.root, path) || isInside(root, join(parent, basename(path)))) {
+    throw new AgentError('BAD_REQUEST', `The disk path ${path} is inside the cache directory.`)
   }
   if (
     await lstat(path).then(
@@ -117,6 +132,24 @@ async function checkTarget(agent: ImageAgent, path: string): Promise<void> {
       `${path} exists already; the agent never overwrites a disk.`,
     )
   }
+}
+
+function isInside(directory: string, path: string): boolean {
+  const inside = relative(directory, path)
+  return inside !== '..' && !inside.startsWith(`..${sep}`) && !isAbsolute(inside)
+}
+
+/** Returns qemu-img's driver for the image's disk_format; throws when it cannot back a disk. */
+function checkFormat(image: ImageFacts): string {
+  const qemuFormat = qemuFormats[image.diskFormat]
+  if (qemuFormat === undefined) {
+    throw new AgentError(
+      'BAD_REQUEST',
+      `Image ${image.id} has disk_format ${image.diskFormat}, which cannot back a VM disk` +
+        (image.diskFormat === 'iso' ? '; attach an ISO image as a CD-ROM instead.' : '.'),
+    )
+  }
+  return qemuFormat
 }
 
 function checkSize(size: number, virtualSize: number, minDisk: number, imageId: string): void {

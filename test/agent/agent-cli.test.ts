@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import { imageClient, issueToken } from '../helpers/client.js'
@@ -260,6 +261,38 @@ describe('image-library agent snapshot', () => {
   })
 })
 
+describe('image-library agent snapshot stopped by a signal', () => {
+  it('removes the flattened file and the new image record', async () => {
+    const disk = join(work, 'vm-stop.qcow2')
+    assert.equal((await agentCommand(['disk', 'create', 'cli-base', disk, '--size', '1G'])).code, 0)
+    await run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x3c 0 512M', disk])
+    const child = spawn(
+      process.execPath,
+      [imageLibraryBin, 'agent', 'snapshot', '--disk', disk, '--name', 'stopped-snap'],
+      { env: { PATH: process.env.PATH, IMAGE_LIBRARY_AGENT_SOCKET: agent.socket, ...tenantEnv() } },
+    )
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    const exited = new Promise<number | null>((done) => child.once('exit', done))
+    const flattened = () =>
+      readdir(work).then((names) => names.filter((name) => name.startsWith('.vm-stop.qcow2.')))
+    while ((await flattened()).length === 0) {
+      assert.equal(child.exitCode, null, `the snapshot ended before it could be stopped: ${stderr}`)
+      await delay(5)
+    }
+    child.kill('SIGTERM')
+
+    assert.equal(await exited, 1, stderr)
+    assert.match(stderr, /Stopped by SIGTERM; no snapshot was made/)
+    assert.deepEqual(await flattened(), [])
+    const client = imageClient(server, await issueToken(server))
+    const listed = (await client('GET', '/v2/images?name=stopped-snap')).json() as {
+      images: unknown[]
+    }
+    assert.deepEqual(listed.images, [])
+  })
+})
+
 describe('image-library agent serve with a configuration file', () => {
   it('uses the service account and settings of the file, and serves metrics over HTTP', async () => {
     const { createServer } = await import('node:net')
@@ -315,6 +348,43 @@ describe('image-library agent serve with a configuration file', () => {
     } finally {
       child.kill('SIGTERM')
       await new Promise((resolve) => child.once('exit', resolve))
+    }
+  })
+
+  it('keeps a file given as its socket', async () => {
+    const file = join(work, 'not-a-socket.txt')
+    await writeFile(file, 'keep me')
+    const result = await agentCommand(
+      [
+        'serve',
+        '--cache-dir',
+        join(work, 'socket-test-cache'),
+        '--max-size',
+        '1G',
+        '--socket',
+        file,
+      ],
+      { ...server.env, OS_CACERT: join(server.dataDir, 'tls', 'ca.pem') },
+    )
+
+    assert.equal(result.code, 1)
+    assert.match(result.stderr, /exists and is not a socket/)
+    assert.equal(await readFile(file, 'utf8'), 'keep me')
+  })
+
+  it('exits 2 on a report interval out of range', async () => {
+    for (const interval of ['0.5', '86401', '3000000']) {
+      const result = await agentCommand([
+        'serve',
+        '--cache-dir',
+        join(work, 'never-made'),
+        '--max-size',
+        '1G',
+        '--report-interval',
+        interval,
+      ])
+      assert.equal(result.code, 2, interval)
+      assert.match(result.stderr, /--report-interval must be from 1 to 86400 seconds/)
     }
   })
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, open, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -173,6 +173,66 @@ describe('several agents provisioning from one image at once', () => {
     assert.equal(await sha512Of(again.path), image.os_hash_value)
     assert.equal(await metric(agent, 'image_agent_verify_failures_total'), 1)
     assert.equal(bytesServed(server, image.id), 4 * image.size)
+  })
+})
+
+describe('two disk creates for one path', () => {
+  it('makes one disk and keeps it registered', async () => {
+    const agent = await startAgent(server, { name: 'hv-same-path' })
+    agents.push(agent)
+    const image = await uploadQcow2('same-path-base', 1)
+    const path = join(work, 'same-path.qcow2')
+
+    const results = await Promise.allSettled(
+      [1, 2].map(() => agent.call('POST', '/v1/disks', { image: image.id, size: 64 * mib, path })),
+    )
+    const rejected = results.filter((result) => result.status === 'rejected')
+    assert.equal(rejected.length, 1)
+    assert.equal((rejected[0]!.reason as AgentCallError).code, 'DISK_EXISTS')
+    const { disks } = await agent.call<{ disks: { path: string }[] }>('GET', '/v1/disks')
+    assert.deepEqual(
+      disks.map((disk) => disk.path),
+      [path],
+    )
+    await run('qemu-img', ['check', '-q', '-f', 'qcow2', path])
+  })
+})
+
+describe('disk paths that lead into the cache', () => {
+  it('rejects a path through a link', async () => {
+    const agent = await startAgent(server, { name: 'hv-disk-paths' })
+    agents.push(agent)
+    const image = await uploadQcow2('disk-path-base', 1)
+    const link = join(work, 'link-to-cache')
+    await symlink(agent.cacheDir, link)
+
+    for (const path of [join(link, 'tmp', 'vm.qcow2'), join(agent.cacheDir, '..vm.qcow2')]) {
+      await expectAgentError(
+        agent.call('POST', '/v1/disks', { image: image.id, size: 64 * mib, path }),
+        'BAD_REQUEST',
+        /inside the cache directory/,
+      )
+    }
+    assert.deepEqual(await readdir(join(agent.cacheDir, 'tmp')), [])
+  })
+})
+
+describe('disk create requests that the image record rejects', () => {
+  it('downloads nothing', async () => {
+    const agent = await startAgent(server, { name: 'hv-no-download' })
+    agents.push(agent)
+    const image = await uploadQcow2('never-downloaded', 2, { min_disk: 1 })
+
+    await expectAgentError(
+      agent.call('POST', '/v1/disks', {
+        image: image.id,
+        size: 64 * mib,
+        path: join(work, 'below-min-disk.qcow2'),
+      }),
+      'DISK_TOO_SMALL',
+      /min_disk is 1 GiB/,
+    )
+    assert.equal(bytesServed(server, image.id), 0)
   })
 })
 
@@ -417,6 +477,6 @@ describe('pre-caching that an admin asks the library for', () => {
     const view = await agentView('hv-pre-small')
     assert.deepEqual(view.queued_images, [])
     assert.equal(view.failed_images[0]!.image_id, image.id)
-    assert.match(view.failed_images[0]!.reason, /does not fit in the cache/)
+    assert.match(view.failed_images[0]!.reason, /larger than the whole cache/)
   })
 })

@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict'
+import { createHash, randomUUID } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { after, before, describe, it } from 'node:test'
+import pino from 'pino'
+import type { ImageRecord } from '../cli/image-client.js'
+import { AgentError } from './agent-error.js'
+import { ImageAgent, type AgentConfig } from './image-agent.js'
+import type { LibraryClient } from './library-client.js'
+
+const log = pino({ level: 'silent' })
+let root: string
+
+/** A library of raw images in memory, with the calls that the agent's LibraryClient makes. */
+class FakeLibrary {
+  readonly images = new Map<string, { record: ImageRecord; data: Buffer }>()
+  downloads = 0
+
+  add(name: string, size: number, fill: number): string {
+    const id = randomUUID()
+    const data = Buffer.alloc(size, fill)
+    const record: ImageRecord = {
+      id,
+      name,
+      status: 'active',
+      size,
+      disk_format: 'raw',
+      container_format: 'bare',
+      os_hash_algo: 'sha512',
+      os_hash_value: createHash('sha512').update(data).digest('hex'),
+      checksum: createHash('md5').update(data).digest('hex'),
+      virtual_size: size,
+      min_disk: 0,
+    }
+    this.images.set(id, { record, data })
+    return id
+  }
+
+  async getImage(id: string): Promise<ImageRecord> {
+    const image = this.images.get(id)
+    if (image === undefined) throw new Error(`Image ${id} not found.`)
+    return image.record
+  }
+
+  async download(id: string, offset: number) {
+    this.downloads++
+    const body = Readable.from([this.images.get(id)!.data.subarray(offset)])
+    return { response: { status: 200, headers: {}, body }, host: 'https://library.test' }
+  }
+
+  async failOver(): Promise<boolean> {
+    return false
+  }
+
+  close(): void {}
+}
+
+async function openAgent(name: string, library: FakeLibrary, limitBytes: number) {
+  const config: AgentConfig = {
+    cacheDir: join(root, name),
+    limit: { bytes: limitBytes },
+    precacheRate: Infinity,
+    verifyIntervalMs: 86_400_000,
+    holdMs: 0,
+    maxAttempts: 1,
+    retryDelayMs: 1,
+    diskFormat: 'qcow2',
+  }
+  return ImageAgent.open(config, library as unknown as LibraryClient, log)
+}
+
+async function expectCacheFull(promise: Promise<unknown>, pattern: RegExp) {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof AgentError, String(error))
+    assert.equal(error.code, 'CACHE_FULL')
+    assert.match(error.message, pattern)
+    return true
+  })
+}
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'image-library-agent-unit-'))
+})
+
+after(async () => {
+  await rm(root, { recursive: true, force: true })
+})
+
+describe('ImageAgent eviction', () => {
+  it('evicts nothing for an oversized image', async () => {
+    const library = new FakeLibrary()
+    const a = library.add('a', 1000, 0x41)
+    const b = library.add('b', 1000, 0x42)
+    const huge = library.add('huge', 3000, 0x43)
+    const agent = await openAgent('too-big', library, 2500)
+    await agent.fetch(a)
+    await agent.fetch(b)
+
+    await expectCacheFull(agent.fetch(huge), /larger than the whole cache/)
+    assert.deepEqual(
+      agent.directory
+        .list()
+        .map((entry) => entry.imageId)
+        .sort(),
+      [a, b].sort(),
+    )
+    assert.equal(agent.metrics.get('image_agent_evictions_total'), 0)
+    await agent.close()
+  })
+
+  it('evicts nothing when held copies block', async () => {
+    const library = new FakeLibrary()
+    const pinned = library.add('pinned', 1000, 0x41)
+    const spare = library.add('spare', 1000, 0x42)
+    const large = library.add('large', 2000, 0x43)
+    const agent = await openAgent('held', library, 2500)
+    await agent.fetch(pinned)
+    await agent.fetch(spare)
+    const overlay = join(root, 'held-vm.qcow2')
+    await writeFile(overlay, '')
+    await agent.disks.add({
+      path: overlay,
+      imageId: pinned,
+      format: 'qcow2',
+      backingFile: agent.directory.dataPath(pinned),
+      createdAt: Date.now(),
+    })
+
+    await expectCacheFull(agent.fetch(large), /are held by VM disks/)
+    assert.ok(agent.directory.get(spare) !== undefined, 'the spare copy was evicted for nothing')
+    await agent.close()
+  })
+
+  it('keeps a base taken mid-eviction', async () => {
+    const library = new FakeLibrary()
+    const first = library.add('first', 1000, 0x41)
+    const second = library.add('second', 1000, 0x42)
+    const incoming = library.add('incoming', 2500, 0x43)
+    const agent = await openAgent('race', library, 2500)
+    await agent.fetch(first)
+    await agent.fetch(second)
+
+    // While the first victim is being removed, a disk create makes an overlay on the second.
+    const remove = agent.directory.remove.bind(agent.directory)
+    let overlayMade = false
+    agent.directory.remove = async (imageId: string) => {
+      if (!overlayMade) {
+        overlayMade = true
+        await agent.disks.add({
+          path: join(root, 'race-vm.qcow2'),
+          imageId: second,
+          format: 'qcow2',
+          backingFile: agent.directory.dataPath(second),
+          createdAt: Date.now(),
+        })
+      }
+      return remove(imageId)
+    }
+
+    await expectCacheFull(agent.fetch(incoming), /held by VM disks/)
+    assert.ok(overlayMade)
+    assert.equal(agent.directory.get(first), undefined)
+    assert.ok(agent.directory.get(second) !== undefined, 'the base of a new overlay was evicted')
+    await agent.close()
+  })
+})
