@@ -52,7 +52,10 @@ before(async () => {
   const dataB = await mkdtemp(join(tmpdir(), 'image-library-test-'))
   await cp(join(hostA.dataDir, 'tls'), join(dataB, 'tls'), { recursive: true })
   hostB = await startServer({ dataDir: dataB, configToml: hostConfig('host-b', 2) })
-  await sleep(1200)
+  // A host reads from a peer only once it has seen the peer's heartbeat.
+  const bothHealthy = async () =>
+    (await seesHealthy(hostA, 'host-b')) && (await seesHealthy(hostB, 'host-a'))
+  for (let i = 0; i < 100 && !(await bothHealthy()); i++) await sleep(100)
 })
 
 after(async () => {

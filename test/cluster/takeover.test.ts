@@ -95,6 +95,7 @@ for (const database of serverDatabases) {
         const upload = startPartialUpload(hostB, token, image.id, data, data.length, 2 * mib)
         await upload.written
         await waitForImage(api, image.id, (current) => current.status === 'saving')
+        for (let i = 0; i < 100 && (await sharedStoreFiles()).length === 0; i++) await sleep(100)
         assert.equal((await sharedStoreFiles()).length, 1, 'the upload should have a partial file')
 
         process.kill(hostB.pid, 'SIGKILL')
