@@ -432,6 +432,41 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     await page.setViewportSize({ width: 1280, height: 900 })
   })
 
+  it('wraps names of 255 characters', async () => {
+    const page = alicePage
+    const api = await aliceApi()
+    const name = 'n'.repeat(255)
+    const created = await api('POST', '/v2/images', {
+      body: {
+        name,
+        disk_format: 'raw',
+        container_format: 'bare',
+        tags: ['t'.repeat(255)],
+        long_value: 'v'.repeat(255),
+      },
+    })
+    assert.equal(created.status, 201)
+
+    await openTab(page, 'Images')
+    await page.getByLabel('Name (exact)').fill(name)
+    await page.getByRole('button', { name: 'Apply filters' }).click()
+    const link = page.getByRole('link', { name })
+    await link.waitFor()
+    const table = page.locator('.table-scroll')
+    const overflow = await table.evaluate((element) => element.scrollWidth - element.clientWidth)
+    assert.equal(overflow, 0, 'the image table scrolls sideways')
+
+    await link.click()
+    await page.getByRole('heading', { name, level: 1 }).waitFor()
+    for (const width of [1280, 375]) {
+      await page.setViewportSize({ width, height: 900 })
+      const pageWidth = Number(await page.evaluate('document.documentElement.scrollWidth'))
+      assert.ok(pageWidth <= width, `the detail page is ${pageWidth} px wide at ${width} px`)
+    }
+    await page.setViewportSize({ width: 1280, height: 900 })
+    assert.equal((await api('DELETE', `/v2/images/${created.json().id}`)).status, 204)
+  })
+
   it('switches to another project of the user', async () => {
     await admin(server, ['role', 'add', '--project', 'bob', '--user', 'alice', 'member'])
     const page = alicePage

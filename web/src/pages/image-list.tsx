@@ -295,7 +295,7 @@ function ImageTable({ images, session, sortKey, sortDir, onSort }: ImageTablePro
           )}
           {images?.map((image) => (
             <tr key={image.id}>
-              <td>
+              <td class="name">
                 <a href={hrefOf({ page: 'image', id: image.id })}>{image.name ?? '(no name)'}</a>
               </td>
               <td>
