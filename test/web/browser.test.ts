@@ -329,6 +329,50 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     assert.deepEqual(listing.json().images, [])
   })
 
+  it('uploads nothing after leaving during create', async () => {
+    const page = alicePage
+    const puts: string[] = []
+    page.on('request', (request) => {
+      if (request.method() === 'PUT') puts.push(request.url())
+    })
+    // The record's creation is held back until the user has left the upload page.
+    let imageId = ''
+    let releaseCreate!: () => void
+    const createHeld = new Promise<void>((resolve) => (releaseCreate = resolve))
+    await page.route('**/v2/images', async (route) => {
+      if (route.request().method() === 'POST') await createHeld
+      await route.continue()
+    })
+    try {
+      await page.getByRole('link', { name: 'Upload', exact: true }).click()
+      await page.getByLabel('Image file').setInputFiles(disk)
+      await page.getByText('detected qcow2').waitFor()
+      await page.getByLabel('Name').fill('left-during-create')
+      await page.getByRole('button', { name: 'Upload', exact: true }).click()
+      await page.getByText('Creating the image record…').waitFor()
+      await openTab(page, 'Images')
+      const created = page.waitForResponse(
+        (response) =>
+          response.request().method() === 'POST' && /\/v2\/images$/.test(response.url()),
+      )
+      releaseCreate()
+      imageId = (await (await created).json()).id
+    } finally {
+      await page.unroute('**/v2/images')
+    }
+
+    const api = await aliceApi()
+    const deadline = Date.now() + 10_000
+    let status = (await api('GET', `/v2/images/${imageId}`)).status
+    while (status !== 404 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      status = (await api('GET', `/v2/images/${imageId}`)).status
+    }
+    assert.equal(status, 404, 'the record of the abandoned upload is deleted')
+    assert.deepEqual(puts, [])
+    assert.match(page.url(), /#\/images$/)
+  })
+
   it(
     'uploads a multi-gigabyte file',
     { skip: largeUploadGib > 0 ? false : 'set UI_LARGE_UPLOAD_GIB=5 to upload a 5 GiB file' },
