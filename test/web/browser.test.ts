@@ -425,6 +425,24 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     assert.equal(await rows.count(), 25)
   })
 
+  it('starts again when the marker is deleted', async () => {
+    const page = alicePage
+    const links = page.locator('table.data tbody a')
+    const markerHref = String(await links.nth(24).getAttribute('href'))
+    const markerId = decodeURIComponent(markerHref.split('/').at(-1)!)
+    await page.getByRole('button', { name: 'Next page' }).click()
+    await page.getByText('Page 2').waitFor()
+    await waitForCount(links, 5)
+
+    const api = await aliceApi()
+    assert.equal((await api('DELETE', `/v2/images/${markerId}`)).status, 204)
+    await page.getByRole('button', { name: 'Refresh' }).click()
+    await page.getByText('The image list changed while you were paging').waitFor()
+    await page.getByText('Page 1', { exact: true }).waitFor()
+    await waitForCount(links, 25)
+    assert.equal(await page.getByRole('alert').count(), 0)
+  })
+
   it('lists snapshots in their own tab', async () => {
     const api = await aliceApi()
     const created = await api('POST', '/v2/images', {
