@@ -293,6 +293,27 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     assert.deepEqual(listing.json().images, [])
   })
 
+  it('explains a file changed after picking', async () => {
+    const page = alicePage
+    const changing = join(workDir, 'changing.qcow2')
+    await copyFile(disk, changing)
+    await page.getByRole('link', { name: 'Upload', exact: true }).click()
+    await page.getByLabel('Image file').setInputFiles(changing)
+    await page.getByText('detected qcow2').waitFor()
+    await page.getByLabel('Name').fill('changed-on-disk')
+    // A new size and a modification time at least a second later, whatever the clock's step.
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    await writeFile(changing, Buffer.alloc(1024 * 1024))
+    await page.getByRole('button', { name: 'Upload', exact: true }).click()
+
+    const alert = page.getByRole('alert')
+    await alert.waitFor()
+    assert.match(await alert.innerText(), /^Upload failed: The file changed on disk/)
+    await page.getByRole('button', { name: 'Delete the queued record' }).click()
+    await page.getByText('The queued image record was deleted.').waitFor()
+    await rm(changing)
+  })
+
   it('cancels a running upload and deletes the record', async () => {
     const page = alicePage
     const big = join(workDir, 'big.raw')
