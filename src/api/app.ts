@@ -21,7 +21,7 @@ import { registerInfoRoutes } from './routes/info.js'
 import { registerMemberRoutes } from './routes/members.js'
 import { registerMetadefRoutes } from './routes/metadefs.js'
 import { registerPeerRoutes } from './routes/peer.js'
-import { registerUiRoutes, type UiOptions } from './routes/ui.js'
+import { isUiPath, registerUiRoutes, type UiOptions } from './routes/ui.js'
 import { patchMediaTypes } from './wire/patch.js'
 
 declare module 'fastify' {
@@ -77,7 +77,7 @@ export function createImageApi(options: ImageApiOptions): FastifyInstance {
     // Calls between hosts carry a signature, which their routes check, instead of a token.
     if (path.startsWith('/internal/')) return
     // The UI's files are public; its identity calls carry their own credentials.
-    if (path === '/ui' || path.startsWith('/ui/')) return
+    if (isUiPath(path)) return
     const token = request.headers['x-auth-token']
     if (typeof token !== 'string' || token === '') {
       throw new ServiceError('UNAUTHORIZED', 'The request you have made requires authentication.')

@@ -293,6 +293,27 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     assert.deepEqual(listing.json().images, [])
   })
 
+  it('explains a file changed after picking', async () => {
+    const page = alicePage
+    const changing = join(workDir, 'changing.qcow2')
+    await copyFile(disk, changing)
+    await page.getByRole('link', { name: 'Upload', exact: true }).click()
+    await page.getByLabel('Image file').setInputFiles(changing)
+    await page.getByText('detected qcow2').waitFor()
+    await page.getByLabel('Name').fill('changed-on-disk')
+    // A new size and a modification time at least a second later, whatever the clock's step.
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    await writeFile(changing, Buffer.alloc(1024 * 1024))
+    await page.getByRole('button', { name: 'Upload', exact: true }).click()
+
+    const alert = page.getByRole('alert')
+    await alert.waitFor()
+    assert.match(await alert.innerText(), /^Upload failed: The file changed on disk/)
+    await page.getByRole('button', { name: 'Delete the queued record' }).click()
+    await page.getByText('The queued image record was deleted.').waitFor()
+    await rm(changing)
+  })
+
   it('cancels a running upload and deletes the record', async () => {
     const page = alicePage
     const big = join(workDir, 'big.raw')
@@ -327,6 +348,50 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     }
     const listing = await (await aliceApi())('GET', '/v2/images?name=cancelled-upload')
     assert.deepEqual(listing.json().images, [])
+  })
+
+  it('uploads nothing after leaving during create', async () => {
+    const page = alicePage
+    const puts: string[] = []
+    page.on('request', (request) => {
+      if (request.method() === 'PUT') puts.push(request.url())
+    })
+    // The record's creation is held back until the user has left the upload page.
+    let imageId = ''
+    let releaseCreate!: () => void
+    const createHeld = new Promise<void>((resolve) => (releaseCreate = resolve))
+    await page.route('**/v2/images', async (route) => {
+      if (route.request().method() === 'POST') await createHeld
+      await route.continue()
+    })
+    try {
+      await page.getByRole('link', { name: 'Upload', exact: true }).click()
+      await page.getByLabel('Image file').setInputFiles(disk)
+      await page.getByText('detected qcow2').waitFor()
+      await page.getByLabel('Name').fill('left-during-create')
+      await page.getByRole('button', { name: 'Upload', exact: true }).click()
+      await page.getByText('Creating the image record…').waitFor()
+      await openTab(page, 'Images')
+      const created = page.waitForResponse(
+        (response) =>
+          response.request().method() === 'POST' && /\/v2\/images$/.test(response.url()),
+      )
+      releaseCreate()
+      imageId = (await (await created).json()).id
+    } finally {
+      await page.unroute('**/v2/images')
+    }
+
+    const api = await aliceApi()
+    const deadline = Date.now() + 10_000
+    let status = (await api('GET', `/v2/images/${imageId}`)).status
+    while (status !== 404 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      status = (await api('GET', `/v2/images/${imageId}`)).status
+    }
+    assert.equal(status, 404, 'the record of the abandoned upload is deleted')
+    assert.deepEqual(puts, [])
+    assert.match(page.url(), /#\/images$/)
   })
 
   it(
@@ -381,6 +446,24 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     assert.equal(await rows.count(), 25)
   })
 
+  it('starts again when the marker is deleted', async () => {
+    const page = alicePage
+    const links = page.locator('table.data tbody a')
+    const markerHref = String(await links.nth(24).getAttribute('href'))
+    const markerId = decodeURIComponent(markerHref.split('/').at(-1)!)
+    await page.getByRole('button', { name: 'Next page' }).click()
+    await page.getByText('Page 2').waitFor()
+    await waitForCount(links, 5)
+
+    const api = await aliceApi()
+    assert.equal((await api('DELETE', `/v2/images/${markerId}`)).status, 204)
+    await page.getByRole('button', { name: 'Refresh' }).click()
+    await page.getByText('The image list changed while you were paging').waitFor()
+    await page.getByText('Page 1', { exact: true }).waitFor()
+    await waitForCount(links, 25)
+    assert.equal(await page.getByRole('alert').count(), 0)
+  })
+
   it('lists snapshots in their own tab', async () => {
     const api = await aliceApi()
     const created = await api('POST', '/v2/images', {
@@ -430,6 +513,41 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     assert.ok(Number(width) <= 390, `the page is ${String(width)} px wide on a 390 px screen`)
     await saveScreenshot(page, 'images-narrow')
     await page.setViewportSize({ width: 1280, height: 900 })
+  })
+
+  it('wraps names of 255 characters', async () => {
+    const page = alicePage
+    const api = await aliceApi()
+    const name = 'n'.repeat(255)
+    const created = await api('POST', '/v2/images', {
+      body: {
+        name,
+        disk_format: 'raw',
+        container_format: 'bare',
+        tags: ['t'.repeat(255)],
+        long_value: 'v'.repeat(255),
+      },
+    })
+    assert.equal(created.status, 201)
+
+    await openTab(page, 'Images')
+    await page.getByLabel('Name (exact)').fill(name)
+    await page.getByRole('button', { name: 'Apply filters' }).click()
+    const link = page.getByRole('link', { name })
+    await link.waitFor()
+    const table = page.locator('.table-scroll')
+    const overflow = await table.evaluate((element) => element.scrollWidth - element.clientWidth)
+    assert.equal(overflow, 0, 'the image table scrolls sideways')
+
+    await link.click()
+    await page.getByRole('heading', { name, level: 1 }).waitFor()
+    for (const width of [1280, 375]) {
+      await page.setViewportSize({ width, height: 900 })
+      const pageWidth = Number(await page.evaluate('document.documentElement.scrollWidth'))
+      assert.ok(pageWidth <= width, `the detail page is ${pageWidth} px wide at ${width} px`)
+    }
+    await page.setViewportSize({ width: 1280, height: 900 })
+    assert.equal((await api('DELETE', `/v2/images/${created.json().id}`)).status, 204)
   })
 
   it('switches to another project of the user', async () => {

@@ -69,6 +69,15 @@ describe('RC file text', () => {
     assert.equal(variables.OS_PROJECT_NAME, "bob's $HOME `x`")
   })
 
+  it('runs no line of a project name', async () => {
+    const projectName = 'demo\nexport OS_INJECTED=yes\r\nexport OS_CR=yes\n#'
+    const text = buildRcFile({ ...settings, projectName })
+    const variables = await sourceInShell(text)
+    assert.equal(variables.OS_INJECTED, undefined)
+    assert.equal(variables.OS_CR, undefined)
+    assert.match(text, /^# OpenStack credentials for project demo\?export OS_INJECTED=yes\?\?/m)
+  })
+
   it('reads back with the test helper that parses the server RC file', () => {
     const parsed = parseRcFile(buildRcFile(settings))
     assert.equal(parsed.OS_USERNAME, 'alice')

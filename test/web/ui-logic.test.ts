@@ -9,6 +9,7 @@ import {
   type WireImage,
 } from '../../web/src/lib/image-fields.js'
 import { buildImageListQuery, emptyFilters } from '../../web/src/lib/list-query.js'
+import { parseRoute } from '../../web/src/lib/route.js'
 import { TransferRate } from '../../web/src/lib/transfer-rate.js'
 import { formatBytes, formatDuration } from '../../web/src/lib/units.js'
 
@@ -201,5 +202,17 @@ describe('units and transfer rate', () => {
     rate.record(0, 10)
     assert.equal(rate.bytesPerSecond(), 0)
     assert.equal(rate.secondsLeft(100), null)
+  })
+})
+
+describe('route of the URL fragment', () => {
+  it('decodes an escaped image id', () => {
+    assert.deepEqual(parseRoute('#/images/a%20b'), { page: 'image', id: 'a b' })
+  })
+
+  it('keeps a malformed escape as typed', () => {
+    assert.deepEqual(parseRoute('#/images/%'), { page: 'image', id: '%' })
+    assert.deepEqual(parseRoute('#/images/%E0%A4%A'), { page: 'image', id: '%E0%A4%A' })
+    assert.deepEqual(parseRoute('#/%zz'), { page: 'list', tab: 'images' })
   })
 })

@@ -99,6 +99,34 @@ describe('web UI routes of image-library serve', () => {
     assert.equal((await get('/ui/../v2/images')).status, 401)
   })
 
+  it('adds security headers to redirects and errors', async () => {
+    const html = { accept: 'text/html' }
+    const cases: [method: string, path: string, status: number, headers: Record<string, string>][] =
+      [
+        ['GET', '/ui', 301, html],
+        ['GET', '/ui/identity/v3/users', 404, html],
+        ['GET', '/ui/identity/%3Cscript%3E', 404, html],
+        ['POST', '/ui/index.html', 404, html],
+        ['POST', '/ui/identity/v3/auth/tokens', 403, { ...html, origin: 'https://a.example' }],
+        ['POST', '/ui/identity/v3/auth/tokens', 415, { ...html, 'content-type': 'text/plain' }],
+      ]
+    for (const [method, path, status, headers] of cases) {
+      const response = await call(server, server.imageUrl, method, path, { headers })
+      const label = `${method} ${path}`
+      assert.equal(response.status, status, label)
+      assert.match(String(response.headers['content-security-policy']), /default-src 'self'/, label)
+      assert.equal(response.headers['x-content-type-options'], 'nosniff', label)
+      assert.equal(response.headers['x-frame-options'], 'DENY', label)
+      assert.equal(response.headers['referrer-policy'], 'no-referrer', label)
+    }
+  })
+
+  it('adds no UI headers to API responses', async () => {
+    const response = await get('/v2/images')
+    assert.equal(response.status, 401)
+    assert.equal(response.headers['content-security-policy'], undefined)
+  })
+
   it('logs in through the same-origin identity path', async () => {
     const response = await logIn()
     assert.equal(response.status, 201)

@@ -33,6 +33,13 @@ const forwardedHeaders = ['content-type', 'x-auth-token', 'x-subject-token']
  * call of the UI on one origin, so the identity API needs no CORS.
  */
 export function registerUiRoutes(app: FastifyInstance, options: UiOptions): void {
+  // A hook, not the handlers, sets the headers, so that the redirect, the error mapper's
+  // responses (403, 404, 415) and the 404s of methods without a route carry them too.
+  // NOTE: a path that fails to decode, such as /ui/%, gets Fastify's own 400 JSON body, which
+  // runs no hook and so goes out without these headers.
+  app.addHook('onRequest', async (request, reply) => {
+    if (isUiPath(request.url)) setUiSecurityHeaders(reply)
+  })
   app.get('/ui', async (_request, reply) => reply.redirect(uiPrefix, 301))
   app.get('/ui/', async (_request, reply) => sendUiFile(reply, options.files, 'index.html'))
   app.get<{ Params: { '*': string } }>('/ui/*', async (request, reply) => {
@@ -50,6 +57,12 @@ export function registerUiRoutes(app: FastifyInstance, options: UiOptions): void
   }
 }
 
+/** Returns true when the request target `url` (path and query) is `/ui` or starts with `/ui/`. */
+export function isUiPath(url: string): boolean {
+  const path = url.split('?', 1)[0]!
+  return path === '/ui' || path.startsWith(uiPrefix)
+}
+
 /** True when `accept` names text/html itself, as a browser's navigation does; `*\/*` is not enough. */
 export function acceptsHtml(accept: string | undefined): boolean {
   if (accept === undefined) return false
@@ -65,7 +78,6 @@ function sendUiFile(
   files: Map<string, StaticFile> | null,
   name: string,
 ): FastifyReply {
-  setUiSecurityHeaders(reply)
   if (files === null) {
     return reply
       .status(503)
@@ -103,7 +115,6 @@ async function forwardIdentityCall(
   const call = identityCallOf(request, path)
   const result = await identity(call)
 
-  setUiSecurityHeaders(reply)
   reply.header('cache-control', 'no-store')
   for (const [name, value] of Object.entries(result.headers)) reply.header(name, value)
   return reply.status(result.status).send(result.body)

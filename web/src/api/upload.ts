@@ -58,12 +58,38 @@ export function uploadImageData(
       }
     }
     request.onerror = () => {
-      reject(new ApiError('The connection failed during the upload. Try again.', 0))
+      isReadable(file).then((readable) => reject(readable ? connectionFailed() : fileChanged()))
     }
     request.onabort = () => reject(new UploadCancelled())
     request.send(file)
   })
   return { done, cancel: () => request.abort() }
+}
+
+/**
+ * Returns whether the browser can still read `file`. A File is a snapshot of the picked file.
+ * When the file changes on disk, Chromium stops its upload with the same error event as a broken
+ * connection, and reading it fails as well.
+ */
+async function isReadable(file: File): Promise<boolean> {
+  try {
+    await file.slice(0, 1).arrayBuffer()
+    return true
+  } catch {
+    return false
+  }
+}
+
+function connectionFailed(): ApiError {
+  return new ApiError('The connection failed during the upload. Try again.', 0)
+}
+
+function fileChanged(): ApiError {
+  return new ApiError(
+    'The file changed on disk after it was picked, so the browser stopped sending it. ' +
+      'Pick the file again, then upload it.',
+    0,
+  )
 }
 
 function responseError(request: XMLHttpRequest): ApiError {

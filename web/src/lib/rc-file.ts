@@ -25,9 +25,10 @@ export function shellQuote(value: string): string {
  * {@link passwordPlaceholder}, and a comment tells the user to replace it.
  */
 export function buildRcFile(settings: RcFileSettings): string {
+  const project = commentText(settings.projectName)
   const lines = [
     '#!/bin/sh',
-    `# OpenStack credentials for project ${settings.projectName}: source this file, then run`,
+    `# OpenStack credentials for project ${project}: source this file, then run`,
     '#   pcdctl image list',
     `# Replace ${passwordPlaceholder} below with your password before you source it.`,
     `export OS_AUTH_URL=${shellQuote(settings.authUrl)}`,
@@ -47,6 +48,14 @@ export function buildRcFile(settings: RcFileSettings): string {
     "# export OS_CACERT='/path/to/ca.pem'",
   ]
   return lines.join('\n') + '\n'
+}
+
+/**
+ * Replaces control characters with `?` for a comment line. A project name may contain a line
+ * break, and the text after it would run as a command when the file is sourced.
+ */
+function commentText(value: string): string {
+  return value.replace(/\p{Cc}/gu, '?')
 }
 
 export interface ImageCreateCommandOptions {

@@ -480,41 +480,43 @@ function MembersSection(props: MembersSectionProps) {
 function MembersTable(props: { members: ImageMember[]; onRemove(projectId: string): void }) {
   if (props.members.length === 0) return <p>Not shared with any project yet.</p>
   return (
-    <table class="data compact">
-      <thead>
-        <tr>
-          <th scope="col">Project ID</th>
-          <th scope="col">Status</th>
-          <th scope="col">Added</th>
-          <th scope="col">Updated</th>
-          <th scope="col">
-            <span class="visually-hidden">Actions</span>
-          </th>
-        </tr>
-      </thead>
-      <tbody>
-        {props.members.map((member) => (
-          <tr key={member.member_id}>
-            <td>
-              <code>{member.member_id}</code>
-            </td>
-            <td>
-              <StatusBadge status={member.status} />
-            </td>
-            <td>
-              <Time value={member.created_at} />
-            </td>
-            <td>
-              <Time value={member.updated_at} />
-            </td>
-            <td>
-              <button type="button" onClick={() => props.onRemove(member.member_id)}>
-                Remove
-              </button>
-            </td>
+    <div class="scroll-x">
+      <table class="data compact">
+        <thead>
+          <tr>
+            <th scope="col">Project ID</th>
+            <th scope="col">Status</th>
+            <th scope="col">Added</th>
+            <th scope="col">Updated</th>
+            <th scope="col">
+              <span class="visually-hidden">Actions</span>
+            </th>
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {props.members.map((member) => (
+            <tr key={member.member_id}>
+              <td>
+                <code>{member.member_id}</code>
+              </td>
+              <td>
+                <StatusBadge status={member.status} />
+              </td>
+              <td>
+                <Time value={member.created_at} />
+              </td>
+              <td>
+                <Time value={member.updated_at} />
+              </td>
+              <td>
+                <button type="button" onClick={() => props.onRemove(member.member_id)}>
+                  Remove
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   )
 }

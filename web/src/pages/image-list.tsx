@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'preact/hooks'
 import type { Session } from '../api/identity.js'
+import { ApiError } from '../api/http.js'
 import type { ImageApi } from '../api/images.js'
-import { ErrorMessage, StatusBadge, Time } from '../components/messages.js'
+import { ErrorMessage, Notice, StatusBadge, Time } from '../components/messages.js'
 import { isSnapshot, parseTags, type WireImage } from '../lib/image-fields.js'
 import {
   buildImageListQuery,
@@ -57,6 +58,7 @@ export function ImageListPage({ tab, session, api }: ImageListPageProps) {
   const [markers, setMarkers] = useState<(string | null)[]>([null])
   const [page, setPage] = useState<Page | null>(null)
   const [error, setError] = useState<string | null>(null)
+  const [notice, setNotice] = useState<string | null>(null)
   const [reloads, setReloads] = useState(0)
   const marker = markers.at(-1) ?? null
 
@@ -66,13 +68,25 @@ export function ImageListPage({ tab, session, api }: ImageListPageProps) {
     const request = listRequest(tab, session, { filters, sortKey, sortDir, memberStatus })
     loadPage(api, request, pageSize, marker, keepFor(tab, session))
       .then((loaded) => current && setPage(loaded))
-      .catch((failure: Error) => current && setError(failure.message))
+      .catch((failure: Error) => {
+        if (!current) return
+        // The API rejects a marker whose image was deleted since the page before was read.
+        if (marker !== null && failure instanceof ApiError && failure.status === 400) {
+          setNotice('The image list changed while you were paging, so it starts again at page 1.')
+          setMarkers([null])
+          return
+        }
+        setError(failure.message)
+      })
     return () => {
       current = false
     }
   }, [tab, filters, sortKey, sortDir, memberStatus, pageSize, marker, reloads])
 
-  const restart = () => setMarkers([null])
+  const restart = () => {
+    setNotice(null)
+    setMarkers([null])
+  }
   const sortBy = (key: SortKey) => {
     setSortDir(key === sortKey && sortDir === 'asc' ? 'desc' : 'asc')
     setSortKey(key)
@@ -178,6 +192,7 @@ export function ImageListPage({ tab, session, api }: ImageListPageProps) {
         </div>
       </form>
       <ErrorMessage message={error} />
+      <Notice message={notice} />
       <ImageTable
         images={page?.images ?? null}
         session={session}
@@ -295,7 +310,7 @@ function ImageTable({ images, session, sortKey, sortDir, onSort }: ImageTablePro
           )}
           {images?.map((image) => (
             <tr key={image.id}>
-              <td>
+              <td class="name">
                 <a href={hrefOf({ page: 'image', id: image.id })}>{image.name ?? '(no name)'}</a>
               </td>
               <td>

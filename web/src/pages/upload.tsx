@@ -58,9 +58,16 @@ export function UploadPage({ session, api }: UploadPageProps) {
   const [error, setError] = useState<string | null>(null)
   const [notice, setNotice] = useState<string | null>(null)
   const upload = useRef<RunningUpload | null>(null)
+  const hasLeftPage = useRef(false)
 
   // Leaving the page stops a running upload instead of letting it run unseen.
-  useEffect(() => () => upload.current?.cancel(), [])
+  useEffect(
+    () => () => {
+      hasLeftPage.current = true
+      upload.current?.cancel()
+    },
+    [],
+  )
 
   const choose = (chosen: File | null) => {
     setFile(chosen)
@@ -92,8 +99,10 @@ export function UploadPage({ session, api }: UploadPageProps) {
         ...Object.fromEntries(completeRows(properties)),
       })
       imageId = image.id
+      // The user may leave while the record is being created, before there is an upload to stop.
+      if (hasLeftPage.current) throw new UploadCancelled()
       await sendData(image.id, file)
-      navigate({ page: 'image', id: image.id })
+      if (!hasLeftPage.current) navigate({ page: 'image', id: image.id })
     } catch (failure) {
       await handleFailure(failure as Error, imageId)
     } finally {
