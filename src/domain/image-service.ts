@@ -622,6 +622,12 @@ export class ImageService {
     if (typeof memberId !== 'string' || memberId.length === 0 || memberId.length > 255) {
       throw new InvalidInputError('The request body must be {"member": "<project id>"}.')
     }
+    // Such an id could never be named again in /v2/images/{id}/members/{member}.
+    if (memberId === '.' || memberId === '..' || memberId.includes('/')) {
+      throw new InvalidInputError(
+        `'${memberId}' is not a valid project id: a member id cannot be '.', '..' or contain '/'.`,
+      )
+    }
     const now = new Date()
     const member: ImageMember = {
       imageId: id,

@@ -93,6 +93,16 @@ describe('shared image with a member', () => {
     )
   })
 
+  it('rejects member ids that cannot appear in a URL path', async () => {
+    for (const member of ['.', '..', 'a/b']) {
+      const response = await apiA('POST', `/v2/images/${imageId}/members`, { body: { member } })
+      assert.equal(response.status, 400, member)
+      assert.match(response.json().message, /is not a valid project id/)
+    }
+    const members = (await apiA('GET', `/v2/images/${imageId}/members`)).json().members
+    assert.equal(members.length, 1)
+  })
+
   it('is readable by the member while pending', async () => {
     assert.equal((await getImage(apiB, imageId)).id, imageId)
   })
