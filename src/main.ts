@@ -6,7 +6,8 @@ import { registerAdminCommands } from './admin/commands.js'
 import { AgentCallError } from './agent/agent-client.js'
 import { registerAgentCommands } from './agent/commands.js'
 import { CliError } from './cli/errors.js'
-import { startService } from './server.js'
+import { HostNameInUseError } from './cluster/host-registry.js'
+import { PortInUseError, startService } from './server.js'
 
 async function serve(options: Record<string, unknown>): Promise<void> {
   // The database contains password hashes and the logs contain request details: files the service
@@ -74,6 +75,10 @@ buildProgram()
     if (error instanceof InvalidArgumentError) {
       process.stderr.write(`image-library: ${error.message}\n`)
       process.exit(2)
+    }
+    if (error instanceof HostNameInUseError || error instanceof PortInUseError) {
+      process.stderr.write(`image-library: ${error.message}\n`)
+      process.exit(1)
     }
     if (error instanceof AgentCallError || error instanceof CliError) {
       process.stderr.write(`image-library: ${error.message}\n`)

@@ -31,7 +31,7 @@ import { StreamInspector } from './formats/inspector.js'
 import { createIdentityApi } from './identity/app.js'
 import { bootstrapIdentity, writeRcFile, type RcSettings } from './identity/bootstrap.js'
 import { buildCatalog, type CatalogService } from './identity/catalog.js'
-import { HostRegistry, type HostStore } from './cluster/host-registry.js'
+import { assertHostNameFree, HostRegistry, type HostStore } from './cluster/host-registry.js'
 import { Replicator } from './cluster/replicator.js'
 import { SqlHostRepository } from './db/host-repository.js'
 import { SqlCacheAgentRepository } from './db/cache-agent-repository.js'
@@ -105,6 +105,8 @@ function urlHost(host: string): string {
 /** Starts the image API and the identity API as configured; resolves once both listen. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   const db = await openMigratedDatabase(config, log)
+  const hostRepo = new SqlHostRepository(db)
+  await assertHostNameFree(hostRepo, config.cluster.hostName)
   // The cache's index lives in memory, so copies from an earlier run are unknown to it and
   // would never be evicted: start from an empty directory.
   await rm(join(config.dataDir, 'cache'), { recursive: true, force: true })
@@ -213,7 +215,6 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const recovered = (await images.recoverInterruptedUploads()) + (await imports.recover())
   if (recovered > 0) log.warn({ count: recovered }, 'removed leftovers of interrupted uploads')
 
-  const hostRepo = new SqlHostRepository(db)
   const peerSecret = hostRepo.clusterSecret()
   const https = await loadTls(config, log)
   const urls = { image: '', identity: '' }
@@ -450,7 +451,26 @@ export function caFileOf(config: Config): string {
   return config.tls.caFile ?? join(config.dataDir, 'tls', 'ca.pem')
 }
 
+/** Error for a listen address and port that another process already uses. */
+export class PortInUseError extends Error {
+  constructor(host: string, port: number, options: ErrorOptions) {
+    super(
+      `cannot listen on ${host}:${port}: the address is already in use. Stop the process that ` +
+        'listens there (ss -ltnp shows it), or choose other ports with --port and --identity-port',
+      options,
+    )
+    this.name = 'PortInUseError'
+  }
+}
+
 async function listen(app: FastifyInstance, host: string, port: number): Promise<number> {
-  await app.listen({ host, port })
+  try {
+    await app.listen({ host, port })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new PortInUseError(host, port, { cause: error })
+    }
+    throw error
+  }
   return (app.server.address() as AddressInfo).port
 }

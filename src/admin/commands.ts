@@ -367,7 +367,12 @@ async function printUnderReplicated(ctx: AdminContext): Promise<void> {
     ctx.format,
   )
   if (found.length === 0 && ctx.format === 'table') {
-    process.stdout.write(`Every image has ${ctx.config.cluster.replicas} copies or more.\n`)
+    // Images in a shared store are skipped, so the message must not claim copies for them.
+    const replicas = ctx.config.cluster.replicas
+    process.stdout.write(
+      `Every image in a local store has copies on ${replicas} healthy hosts or more. ` +
+        'Images in shared stores are not counted.\n',
+    )
   }
 }
 

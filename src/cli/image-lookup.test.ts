@@ -8,7 +8,10 @@ const idOne = '11111111-1111-4111-8111-111111111111'
 const idTwo = '22222222-2222-4222-8222-222222222222'
 const idThree = '33333333-3333-4333-8333-333333333333'
 
-/** Creates a finder over a fixed image list that records each list query. */
+/**
+ * Creates a finder over a fixed image list that records each list query. As in Glance, an image
+ * whose test-only `member_status` is pending is listed only when the query sets member_status=all.
+ */
 function createFinder(images: ImageRecord[]): ImageFinder & { queries: QueryParameters[] } {
   const queries: QueryParameters[] = []
   return {
@@ -23,8 +26,14 @@ function createFinder(images: ImageRecord[]): ImageFinder & { queries: QueryPara
       queries.push(query)
       const name = query.find(([key]) => key === 'name')?.[1]
       const hidden = query.some(([key, value]) => key === 'os_hidden' && value === 'true')
+      const includesEveryMemberStatus = query.some(
+        ([key, value]) => key === 'member_status' && value === 'all',
+      )
       return images.filter(
-        (image) => image.name === name && (image['os_hidden'] === true) === hidden,
+        (image) =>
+          image.name === name &&
+          (image['os_hidden'] === true) === hidden &&
+          (image['member_status'] !== 'pending' || includesEveryMemberStatus),
       )
     },
   }
@@ -36,6 +45,13 @@ const images: ImageRecord[] = [
   { id: idThree, name: 'dup', status: 'queued' },
   { id: '44444444-4444-4444-8444-444444444444', name: idOne.replace(/1/g, '5'), status: 'active' },
   { id: '66666666-6666-4666-8666-666666666666', name: 'secret', status: 'active', os_hidden: true },
+  {
+    id: '77777777-7777-4777-8777-777777777777',
+    name: 'offered',
+    status: 'active',
+    visibility: 'shared',
+    member_status: 'pending',
+  },
 ]
 
 describe('findImage', () => {
@@ -59,6 +75,15 @@ describe('findImage', () => {
   it('finds a hidden image by name', async () => {
     const image = await findImage(createFinder(images), 'secret')
     assert.equal(image.id, '66666666-6666-4666-8666-666666666666')
+  })
+
+  it('finds a pending share by name', async () => {
+    const finder = createFinder(images)
+    const image = await findImage(finder, 'offered')
+    assert.equal(image.id, '77777777-7777-4777-8777-777777777777')
+    const lastQuery = finder.queries.at(-1) ?? []
+    assert.ok(lastQuery.some(([key, value]) => key === 'member_status' && value === 'all'))
+    assert.ok(lastQuery.some(([key, value]) => key === 'visibility' && value === 'shared'))
   })
 
   it('lists the candidate ids of an ambiguous name', async () => {

@@ -17,8 +17,9 @@ export function isUuidLike(value: string): boolean {
 
 /**
  * Finds an image by id or by unique name. A value shaped like a UUID is tried as an id first,
- * then as a name, because a name may look like an id. Hidden images are found by name too.
- * Throws a CliError when nothing matches or when several images have the name.
+ * then as a name, because a name may look like an id. Hidden images are found by name too, and so
+ * are images shared with the caller's project that it has not accepted, which a plain list leaves
+ * out. Throws a CliError when nothing matches or when several images have the name.
  */
 export async function findImage(finder: ImageFinder, nameOrId: string): Promise<ImageRecord> {
   if (isUuidLike(nameOrId)) {
@@ -29,6 +30,14 @@ export async function findImage(finder: ImageFinder, nameOrId: string): Promise<
   let candidates = await listByName(finder, nameOrId, [])
   if (candidates.length === 0) {
     candidates = await listByName(finder, nameOrId, [['os_hidden', 'true']])
+  }
+  if (candidates.length === 0) {
+    // A list returns pending and rejected shares only when it filters by member_status.
+    const sharedQuery: QueryParameters = [
+      ['visibility', 'shared'],
+      ['member_status', 'all'],
+    ]
+    candidates = await listByName(finder, nameOrId, sharedQuery)
   }
 
   const [first, ...others] = candidates

@@ -123,9 +123,7 @@ export class HostRegistry {
     if (before.imageUrl === this.#self.imageUrl) return
     // A crashed process of this host left a record behind, but a running one accepts connections.
     if (await isListening(before.imageUrl)) {
-      throw new Error(
-        `another running host already uses the host name ${this.#self.name} (${before.imageUrl}); give each host its own [cluster] host_name`,
-      )
+      throw new HostNameInUseError(this.#self.name, before.imageUrl)
     }
   }
 
@@ -183,6 +181,29 @@ export class HostRegistry {
     if (seen === undefined) return hostStatus(host, now, this.#config.heartbeatTimeoutMs)
     return now - seen.changedAt <= this.#config.heartbeatTimeoutMs ? 'healthy' : 'unhealthy'
   }
+}
+
+/** Error for a host name that another running process is recorded under. */
+export class HostNameInUseError extends Error {
+  constructor(hostName: string, imageUrl: string) {
+    super(
+      `another running host already uses the host name ${hostName} (${imageUrl}); ` +
+        'stop it first, or give each host its own data directory and [cluster] host_name',
+    )
+    this.name = 'HostNameInUseError'
+  }
+}
+
+/**
+ * Throws HostNameInUseError when the record of `hostName` belongs to a process that has not
+ * stopped and still accepts connections at its image URL. Call it before this process listens,
+ * so that such a listener cannot be this process. Start-up recovery resets the `saving` uploads
+ * of its host name, which would break the uploads of the other process.
+ */
+export async function assertHostNameFree(repo: HostRepository, hostName: string): Promise<void> {
+  const record = (await repo.list()).find((host) => host.name === hostName)
+  if (record === undefined || record.stoppedAt !== null) return
+  if (await isListening(record.imageUrl)) throw new HostNameInUseError(hostName, record.imageUrl)
 }
 
 /** Checks whether something accepts connections at the URL's host and port within two seconds. */

@@ -53,3 +53,11 @@ describe('health check', () => {
     assert.equal(restored.json().status, 'ok')
   })
 })
+
+describe('server start', () => {
+  it('prints no deprecation warnings', () => {
+    // Node prints process warnings, such as Fastify's FSTDEP codes, as plain text on stderr,
+    // among the JSON log lines that operators read.
+    assert.doesNotMatch(server.stderr(), /DeprecationWarning|FastifyWarning|FSTDEP\d+/)
+  })
+})

@@ -70,7 +70,15 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
 
-  const urls = await waitForUrls(child, () => stderr)
+  let urls: Awaited<ReturnType<typeof waitForUrls>>
+  try {
+    urls = await waitForUrls(child, () => stderr)
+  } catch (error) {
+    // A test that expects the start to fail must not leave a temporary data directory behind.
+    await stopChild(child)
+    if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true })
+    throw error
+  }
   const env = parseRcFile(await readFile(join(dataDir, 'admin-openrc.sh'), 'utf8'))
   const ca = await readFile(join(dataDir, 'tls', 'ca.pem'))
   const kill = () => stopChild(child)

@@ -94,6 +94,16 @@ describe('web UI routes of image-library serve', () => {
     assert.match(String(response.headers['cache-control']), /immutable/)
   })
 
+  it('serves the icon the page names', async () => {
+    // Without a named icon, browsers request /favicon.ico, which the API rejects with 401.
+    const html = (await get('/ui/')).text()
+    const icon = /<link rel="icon"[^>]*href="(\/ui\/[^"]+)"/.exec(html)?.[1]
+    assert.ok(icon, 'the page names an icon under /ui/')
+    const response = await get(icon)
+    assert.equal(response.status, 200)
+    assert.match(String(response.headers['content-type']), /^image\/svg\+xml/)
+  })
+
   it('answers 404 for unknown UI files without a token', async () => {
     assert.equal((await get('/ui/assets/missing.js')).status, 404)
     assert.equal((await get('/ui/../v2/images')).status, 401)

@@ -72,7 +72,7 @@ export function defineImageSetCommand(image: Command, io: CliIo, result: { exitC
   const command = image
     .command('set')
     .description("Change an image's fields, properties and tags, or accept a shared image")
-    .argument('<image>', 'image to change, by name or ID (use the ID for a pending share)')
+    .argument('<image>', 'image to change, by name or ID')
   addFieldOptions(command)
   addPropertyOptions(command)
   addMembershipOptions(command)
