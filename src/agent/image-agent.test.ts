@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import pino from 'pino'
 import type { ImageRecord } from '../cli/image-client.js'
@@ -164,6 +164,62 @@ describe('ImageAgent eviction', () => {
     assert.ok(overlayMade)
     assert.equal(agent.directory.get(first), undefined)
     assert.ok(agent.directory.get(second) !== undefined, 'the base of a new overlay was evicted')
+    await agent.close()
+  })
+})
+
+/** A FakeLibrary whose downloads send the first `sent` bytes, then wait for `finish()`. */
+class StallingLibrary extends FakeLibrary {
+  readonly sent: number
+  readonly #bodies: PassThrough[] = []
+
+  constructor(sent: number) {
+    super()
+    this.sent = sent
+  }
+
+  override async download(id: string, offset: number) {
+    this.downloads++
+    const body = new PassThrough()
+    body.write(this.images.get(id)!.data.subarray(offset, offset + this.sent))
+    this.#bodies.push(body)
+    return { response: { status: 200, headers: {}, body }, host: 'https://library.test' }
+  }
+
+  finish(id: string): void {
+    const rest = this.images.get(id)!.data.subarray(this.sent)
+    for (const body of this.#bodies.splice(0)) body.end(rest)
+  }
+}
+
+function sample(text: string, name: string): number {
+  const line = text.split('\n').find((entry) => entry.startsWith(`${name} `))
+  assert.ok(line !== undefined, `metric ${name} missing from:\n${text}`)
+  return Number(line.split(' ')[1])
+}
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5))
+}
+
+describe('ImageAgent metrics', () => {
+  it('shows a download while it runs', async () => {
+    const library = new StallingLibrary(500)
+    const id = library.add('slow', 1000, 0x41)
+    const agent = await openAgent('gauge', library, 10_000)
+    const fetching = agent.fetch(id)
+    await waitFor(() => library.downloads === 1)
+
+    const during = await agent.renderMetrics()
+    assert.equal(sample(during, 'image_agent_downloads_in_progress'), 1)
+    library.finish(id)
+    await fetching
+
+    const afterwards = await agent.renderMetrics()
+    assert.equal(sample(afterwards, 'image_agent_downloads_in_progress'), 0)
+    assert.equal(sample(afterwards, 'image_agent_cached_images'), 1)
+    assert.equal(sample(afterwards, 'image_agent_cache_used_bytes'), 1000)
+    assert.equal(sample(afterwards, 'image_agent_cache_max_bytes'), 10_000)
     await agent.close()
   })
 })

@@ -180,6 +180,16 @@ export class ImageAgent {
     return { pinned, busy }
   }
 
+  /**
+   * Renders the Prometheus metrics after reading every gauge again. Gauges updated only when a
+   * download ends would show a running download, or an eviction, too late.
+   */
+  async renderMetrics(): Promise<string> {
+    this.metrics.set('image_agent_cache_max_bytes', await this.maxBytes())
+    this.#updateGauges()
+    return this.metrics.render()
+  }
+
   /** Stops background work; downloads in progress fail and keep their partial files. */
   async close(): Promise<void> {
     this.#abort.abort(new Error('the agent is stopping'))

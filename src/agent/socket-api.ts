@@ -158,9 +158,9 @@ async function handle(
   const url = new URL(request.url ?? '/', 'http://agent')
   try {
     if (request.method === 'GET' && url.pathname === '/metrics') {
-      agent.metrics.set('image_agent_cache_max_bytes', await agent.maxBytes())
+      const text = await agent.renderMetrics()
       response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
-      response.end(agent.metrics.render())
+      response.end(text)
       return
     }
     const handler = routes[`${request.method} ${url.pathname}`]
