@@ -172,10 +172,16 @@ describe('ImageAgent eviction', () => {
 class StallingLibrary extends FakeLibrary {
   readonly sent: number
   readonly #bodies: PassThrough[] = []
+  #corrupt = false
 
   constructor(sent: number) {
     super()
     this.sent = sent
+  }
+
+  /** Sends flipped bytes from now on, so the download fails its checksum. */
+  corruptRest(): void {
+    this.#corrupt = true
   }
 
   override async download(id: string, offset: number) {
@@ -187,7 +193,8 @@ class StallingLibrary extends FakeLibrary {
   }
 
   finish(id: string): void {
-    const rest = this.images.get(id)!.data.subarray(this.sent)
+    const rest = Buffer.from(this.images.get(id)!.data.subarray(this.sent))
+    if (this.#corrupt) rest.fill(0xff)
     for (const body of this.#bodies.splice(0)) body.end(rest)
   }
 }
@@ -220,6 +227,25 @@ describe('ImageAgent metrics', () => {
     assert.equal(sample(afterwards, 'image_agent_cached_images'), 1)
     assert.equal(sample(afterwards, 'image_agent_cache_used_bytes'), 1000)
     assert.equal(sample(afterwards, 'image_agent_cache_max_bytes'), 10_000)
+    await agent.close()
+  })
+
+  it('counts bytes of a rejected download', async () => {
+    const library = new StallingLibrary(500)
+    const id = library.add('corrupt', 1000, 0x41)
+    const agent = await openAgent('rejected-bytes', library, 10_000)
+    const fetching = agent.fetch(id)
+    await waitFor(() => library.downloads === 1)
+    library.corruptRest()
+    library.finish(id)
+
+    await assert.rejects(fetching, (error: unknown) => {
+      assert.ok(error instanceof AgentError, String(error))
+      assert.equal(error.code, 'CHECKSUM_MISMATCH')
+      return true
+    })
+    assert.equal(agent.metrics.get('image_agent_bytes_fetched_total'), 1000)
+    assert.equal(agent.directory.get(id), undefined)
     await agent.close()
   })
 })

@@ -348,8 +348,9 @@ export class ImageAgent {
         retryDelayMs: this.#config.retryDelayMs,
         log: this.#log,
         signal: this.#abort.signal,
+        // Counted as they arrive, so bytes of a download that fails or is cut off count too.
+        onReceived: (bytes) => this.metrics.add('image_agent_bytes_fetched_total', bytes),
       })
-      this.metrics.add('image_agent_bytes_fetched_total', result.bytesFetched)
       const entry = await this.directory.publish({
         imageId: image.id,
         size: image.size,

@@ -34,6 +34,8 @@ export interface DownloadOptions {
   retryDelayMs: number
   log: Logger
   signal?: AbortSignal
+  /** Called with the length of each chunk received, including chunks the download then rejects. */
+  onReceived?: (bytes: number) => void
 }
 
 export interface DownloadResult {
@@ -120,7 +122,7 @@ async function receive(
       const { response, host } = await library.download(image.id, offset)
       source = host
       if (sources.at(-1) !== host) sources.push(host)
-      const appender = new FileAppender(file, verifier)
+      const appender = new FileAppender(file, verifier, options.onReceived)
       await pipeline(response.body, new Throttle(options.rate, options.signal), appender, {
         signal: options.signal,
       }).finally(() => appender.settled())
@@ -176,12 +178,14 @@ function classify(error: unknown, image: ImageFacts): DownloadRejected | null {
 class FileAppender extends Writable {
   readonly #file: FileHandle
   readonly #verifier: DataVerifier
+  readonly #onReceived: ((bytes: number) => void) | undefined
   #writing: Promise<unknown> = Promise.resolve()
 
-  constructor(file: FileHandle, verifier: DataVerifier) {
+  constructor(file: FileHandle, verifier: DataVerifier, onReceived?: (bytes: number) => void) {
     super({ highWaterMark: 1024 * 1024 })
     this.#file = file
     this.#verifier = verifier
+    this.#onReceived = onReceived
   }
 
   /**
@@ -193,6 +197,7 @@ class FileAppender extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error) => void): void {
+    this.#onReceived?.(chunk.length)
     try {
       this.#verifier.checkRoom(chunk.length)
     } catch (error) {
