@@ -179,7 +179,7 @@ export class CacheDirectory {
   }
 
   async #loadImages(): Promise<void> {
-    const usage = await readUsage(join(this.root, 'usage.json'))
+    const usage = await readUsage(join(this.root, 'usage.json'), this.#log)
     for (const name of await readdir(this.imagesDir)) {
       const meta = await readStoredMeta(join(this.imagesDir, name))
       if (meta === undefined || meta.imageId !== name) {
@@ -219,14 +219,30 @@ async function readStoredMeta(directory: string): Promise<StoredMeta | undefined
   }
 }
 
-async function readUsage(
-  path: string,
-): Promise<Record<string, { hits: number; lastUsed: number } | undefined>> {
+type Usage = Record<string, { hits: number; lastUsed: number } | undefined>
+
+/** Reads `usage.json`. An unreadable file costs only the eviction order, so it is logged. */
+async function readUsage(path: string, log: Logger): Promise<Usage> {
+  let usage: unknown
   try {
-    return JSON.parse(await readFile(path, 'utf8'))
-  } catch {
+    usage = JSON.parse(await readFile(path, 'utf8'))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {}
+    log.warn({ op: 'load', path, err: error }, 'usage file unreadable; hit counts start at zero')
     return {}
   }
+  if (typeof usage !== 'object' || usage === null || Array.isArray(usage)) {
+    log.warn({ op: 'load', path }, 'usage file unreadable; hit counts start at zero')
+    return {}
+  }
+  const valid: Usage = {}
+  for (const [imageId, entry] of Object.entries(usage)) {
+    const { hits, lastUsed } = (entry ?? {}) as Record<string, unknown>
+    if (Number.isSafeInteger(hits) && Number.isFinite(lastUsed)) {
+      valid[imageId] = { hits: hits as number, lastUsed: lastUsed as number }
+    }
+  }
+  return valid
 }
 
 function storedMeta(entry: CachedImage): StoredMeta {

@@ -1,9 +1,13 @@
-import { readFile, stat } from 'node:fs/promises'
+import { readdir, readFile, rename, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { Logger } from 'pino'
 import { writeDurable } from './cache-directory.js'
 
 export const vmDiskFormats = ['qcow2', 'raw'] as const
 export type VmDiskFormat = (typeof vmDiskFormats)[number]
+
+/** The start of the name that an unreadable `disks.json` is renamed to. */
+const unreadablePrefix = 'disks.json.unreadable-'
 
 /** A VM disk that `disk create` made from a cached image. */
 export interface VmDisk {
@@ -28,20 +32,53 @@ export class DiskRegistry {
   /** Paths claimed by a `disk create` in progress. */
   readonly #claimed = new Set<string>()
   #writing: Promise<void> = Promise.resolve()
+  #keepsEveryImage = false
 
   private constructor(file: string) {
     this.#file = file
   }
 
-  static async open(cacheDir: string): Promise<DiskRegistry> {
+  /**
+   * Opens the registry in `cacheDir`. An unreadable `disks.json` is renamed to
+   * `disks.json.unreadable-<ms since the epoch>`, and the registry starts empty. While such a file
+   * exists, every cached copy is kept (see `keepsEveryImage`), because the lost entries may name
+   * overlays on any of them.
+   */
+  static async open(cacheDir: string, log: Logger): Promise<DiskRegistry> {
     const registry = new DiskRegistry(join(cacheDir, 'disks.json'))
-    try {
-      const stored = JSON.parse(await readFile(registry.#file, 'utf8')) as { disks: VmDisk[] }
-      registry.#disks = new Map(stored.disks.map((disk) => [disk.path, disk]))
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    const text = await readFile(registry.#file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined
+      throw error
+    })
+    const disks = text === undefined ? [] : parseDisks(text)
+    if (disks === undefined) {
+      const aside = join(cacheDir, `${unreadablePrefix}${Date.now()}`)
+      await rename(registry.#file, aside)
+      log.error(
+        { op: 'load', path: registry.#file, movedTo: aside },
+        'VM disk registry unreadable; moved it aside',
+      )
+    }
+    registry.#disks = new Map((disks ?? []).map((disk) => [disk.path, disk]))
+
+    const unreadable = (await readdir(cacheDir)).filter((name) => name.startsWith(unreadablePrefix))
+    if (unreadable.length > 0) {
+      registry.#keepsEveryImage = true
+      log.error(
+        { op: 'load', files: unreadable.map((name) => join(cacheDir, name)) },
+        'no cached copy is evicted while these unreadable VM disk registries exist; ' +
+          'delete them once no VM disk they list uses the cache',
+      )
     }
     return registry
+  }
+
+  /**
+   * True while an unreadable registry of an earlier run exists. The VM disks it listed are
+   * unknown, so every cached copy counts as the base of one and is never evicted.
+   */
+  get keepsEveryImage(): boolean {
+    return this.#keepsEveryImage
   }
 
   get(path: string): VmDisk | undefined {
@@ -120,6 +157,30 @@ export class DiskRegistry {
     this.#writing = write.catch(() => {})
     return write
   }
+}
+
+/** Returns the disks of a registry file, or undefined when it is not valid JSON of that shape. */
+function parseDisks(text: string): VmDisk[] | undefined {
+  let stored: unknown
+  try {
+    stored = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  const disks = (stored as { disks?: unknown } | null)?.disks
+  if (!Array.isArray(disks) || !disks.every(isVmDisk)) return undefined
+  return disks
+}
+
+function isVmDisk(value: unknown): value is VmDisk {
+  const disk = value as Partial<VmDisk> | null
+  return (
+    typeof disk?.path === 'string' &&
+    typeof disk.imageId === 'string' &&
+    vmDiskFormats.includes(disk.format as VmDiskFormat) &&
+    (disk.backingFile === null || typeof disk.backingFile === 'string') &&
+    typeof disk.createdAt === 'number'
+  )
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash, randomUUID } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
@@ -247,5 +247,67 @@ describe('ImageAgent metrics', () => {
     assert.equal(agent.metrics.get('image_agent_bytes_fetched_total'), 1000)
     assert.equal(agent.directory.get(id), undefined)
     await agent.close()
+  })
+})
+
+describe('ImageAgent start-up', () => {
+  it('keeps every copy after a corrupt registry', async () => {
+    const library = new FakeLibrary()
+    const base = library.add('base', 1000, 0x41)
+    const other = library.add('other', 1000, 0x42)
+    const first = await openAgent('corrupt-disks', library, 1500)
+    await first.fetch(base)
+    await first.close()
+    const registry = join(first.directory.root, 'disks.json')
+    await writeFile(registry, '{"disks":[{"path":"/var/lib/vms/vm1.qc')
+
+    const second = await openAgent('corrupt-disks', library, 1500)
+    const aside = (await readdir(first.directory.root)).filter((name) =>
+      name.startsWith('disks.json.unreadable-'),
+    )
+    assert.equal(aside.length, 1)
+    assert.equal(
+      await readFile(join(first.directory.root, aside[0]!), 'utf8'),
+      '{"disks":[{"path":"/var/lib/vms/vm1.qc',
+    )
+    await expectCacheFull(second.fetch(other), /held by VM disks/)
+    assert.ok(second.directory.get(base) !== undefined, 'a possible base was evicted')
+    assert.deepEqual([...(await second.heldImages()).pinned], [base])
+    await second.close()
+
+    await rm(join(first.directory.root, aside[0]!))
+    const third = await openAgent('corrupt-disks', library, 1500)
+    await third.fetch(other)
+    assert.equal(third.directory.get(base), undefined)
+    await third.close()
+  })
+
+  it('rejects registry entries of the wrong shape', async () => {
+    const library = new FakeLibrary()
+    const first = await openAgent('shapeless-disks', library, 1500)
+    await first.close()
+    await writeFile(join(first.directory.root, 'disks.json'), '{"disks":[{"path":7}]}\n')
+
+    const second = await openAgent('shapeless-disks', library, 1500)
+    assert.equal(second.disks.keepsEveryImage, true)
+    assert.deepEqual(await second.disks.list(), [])
+    await second.close()
+  })
+
+  it('starts with an unreadable usage file', async () => {
+    const library = new FakeLibrary()
+    const id = library.add('used', 1000, 0x41)
+    const first = await openAgent('corrupt-usage', library, 5000)
+    await first.fetch(id)
+    await first.fetch(id)
+    await first.close()
+
+    for (const content of ['null', '[1]', '{"x":', `{"${id}":{"hits":"many"}}`]) {
+      await writeFile(join(first.directory.root, 'usage.json'), content)
+      const again = await openAgent('corrupt-usage', library, 5000)
+      assert.equal(again.directory.get(id)?.hits, 0, content)
+      assert.equal(again.disks.keepsEveryImage, false, content)
+      await again.close()
+    }
   })
 })

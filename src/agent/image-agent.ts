@@ -79,7 +79,7 @@ export class ImageAgent {
 
   static async open(config: AgentConfig, library: LibraryClient, log: Logger): Promise<ImageAgent> {
     const directory = await CacheDirectory.open(config.cacheDir, log)
-    const disks = await DiskRegistry.open(config.cacheDir)
+    const disks = await DiskRegistry.open(config.cacheDir, log)
     const agent = new ImageAgent(directory, disks, library, config, log)
     agent.#updateGauges()
     return agent
@@ -170,7 +170,7 @@ export class ImageAgent {
 
   /** Images that must not be evicted now: pinned by a VM disk, in use, or recently handed out. */
   async heldImages(): Promise<{ pinned: Set<string>; busy: Set<string> }> {
-    const pinned = await this.disks.pinnedImages()
+    const pinned = await this.#pinnedImages()
     const now = Date.now()
     const busy = new Set<string>([...this.#users.keys(), ...this.#downloads.keys()])
     for (const [id, until] of this.#heldUntil) {
@@ -247,7 +247,7 @@ export class ImageAgent {
 
   // A deleted image's copy goes at once unless a VM disk still reads from it.
   async #dropDeleted(imageId: string): Promise<void> {
-    const pinned = await this.disks.pinnedImages()
+    const pinned = await this.#pinnedImages()
     if (pinned.has(imageId) || this.#downloads.has(imageId)) return
     await this.directory.remove(imageId)
     this.#log.info({ op: 'evict', imageId }, 'removed the copy of a deleted image')
@@ -461,8 +461,17 @@ export class ImageAgent {
       this.#users.has(imageId) ||
       this.#downloads.has(imageId) ||
       (this.#heldUntil.get(imageId) ?? 0) > Date.now() ||
+      this.disks.keepsEveryImage ||
       this.disks.hasOverlayOn(imageId)
     )
+  }
+
+  /** Returns the images that VM disks read from, or every cached image when those are unknown. */
+  async #pinnedImages(): Promise<Set<string>> {
+    if (this.disks.keepsEveryImage) {
+      return new Set(this.directory.list().map((entry) => entry.imageId))
+    }
+    return this.disks.pinnedImages()
   }
 
   #take(imageId: string): void {
