@@ -311,3 +311,25 @@ describe('ImageAgent start-up', () => {
     }
   })
 })
+
+describe('ImageAgent image ids', () => {
+  it('rejects an id that is a path', async () => {
+    const library = new FakeLibrary()
+    const id = library.add('escape', 1000, 0x41)
+    const image = library.images.get(id)!
+    const hostile = { record: { ...image.record, id: '../../escaped' }, data: image.data }
+    library.images.set(id, hostile)
+    library.images.set('../../escaped', hostile)
+    const agent = await openAgent('hostile-id', library, 5000)
+
+    await assert.rejects(agent.fetch(id), (error: unknown) => {
+      assert.ok(error instanceof AgentError, String(error))
+      assert.equal(error.code, 'IMAGE_FORMAT_INVALID')
+      assert.match(error.message, /not a UUID/)
+      return true
+    })
+    assert.equal(library.downloads, 0)
+    assert.ok(!(await readdir(root)).includes('escaped'), 'a file was written outside the cache')
+    await agent.close()
+  })
+})

@@ -205,6 +205,15 @@ export class ImageAgent {
     } catch (error) {
       throw await this.#lookupFailure(nameOrId, error)
     }
+    // The id names files in the cache, so an id like '../x' from a broken or hostile library
+    // would write outside it.
+    if (!isUuidLike(facts.id)) {
+      throw new AgentError(
+        'IMAGE_FORMAT_INVALID',
+        `The library returned the id ${JSON.stringify(facts.id)} for image '${nameOrId}', ` +
+          'which is not a UUID. The agent uses image ids as file names and accepts only UUIDs.',
+      )
+    }
     if (facts.status !== 'active') {
       throw new AgentError(
         'IMAGE_NOT_ACTIVE',
