@@ -333,3 +333,21 @@ describe('ImageAgent image ids', () => {
     await agent.close()
   })
 })
+
+describe('ImageAgent disk space', () => {
+  it('counts other downloads against free space', async () => {
+    const library = new StallingLibrary(100)
+    const first = library.add('first', 1000, 0x41)
+    const second = library.add('second', 1000, 0x42)
+    const agent = await openAgent('free-space', library, 10_000)
+    agent.freeDiskBytes = async () => 1500
+    const fetching = agent.fetch(first)
+    await waitFor(() => library.downloads === 1)
+
+    await expectCacheFull(agent.fetch(second), /other downloads need 900 B/)
+    library.finish(first)
+    await fetching
+    assert.equal(library.downloads, 1)
+    await agent.close()
+  })
+})

@@ -437,15 +437,34 @@ export class ImageAgent {
       )
     }
 
+    await this.#checkFreeSpace(image)
+  }
+
+  /**
+   * Throws CACHE_FULL unless the file system has room for the rest of `image` after the rest of
+   * every other download in progress, which all write to it at the same time.
+   */
+  async #checkFreeSpace(image: ImageFacts): Promise<void> {
     const free = await this.freeDiskBytes()
-    const partial = await stat(this.directory.partialPath(image.id)).catch(() => undefined)
-    if (image.size - (partial?.size ?? 0) > free) {
-      throw new AgentError(
-        'CACHE_FULL',
-        `Image ${image.id} needs ${formatBytes(image.size)}, but the cache's file system has ` +
-          `${formatBytes(free)} free. Free disk space or lower other use of that file system.`,
-      )
+    let othersNeed = 0
+    for (const [id, download] of this.#downloads) {
+      if (id !== image.id) othersNeed += download.size - (await this.#partialBytes(id))
     }
+    const needed = image.size - (await this.#partialBytes(image.id))
+    if (needed + othersNeed <= free) return
+
+    throw new AgentError(
+      'CACHE_FULL',
+      `Image ${image.id} needs ${formatBytes(needed)} more, but the cache's file system has ` +
+        `${formatBytes(free)} free` +
+        (othersNeed > 0 ? `, of which other downloads need ${formatBytes(othersNeed)}. ` : '. ') +
+        'Free disk space or lower other use of that file system.',
+    )
+  }
+
+  async #partialBytes(imageId: string): Promise<number> {
+    const partial = await stat(this.directory.partialPath(imageId)).catch(() => undefined)
+    return Math.min(partial?.size ?? 0, this.#downloads.get(imageId)?.size ?? Infinity)
   }
 
   #cacheFull(image: ImageFacts, limit: number, used: number): AgentError {
