@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict'
 import { createHash, randomUUID } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
+import { promisify } from 'node:util'
 import pino from 'pino'
 import type { ImageRecord } from '../cli/image-client.js'
 import { AgentError } from './agent-error.js'
@@ -12,6 +14,7 @@ import { ImageAgent, type AgentConfig } from './image-agent.js'
 import type { LibraryClient } from './library-client.js'
 
 const log = pino({ level: 'silent' })
+const run = promisify(execFile)
 let root: string
 
 /** A library of raw images in memory, with the calls that the agent's LibraryClient makes. */
@@ -350,4 +353,34 @@ describe('ImageAgent disk space', () => {
     assert.equal(library.downloads, 1)
     await agent.close()
   })
+
+  it(
+    'stops and resumes on a full file system',
+    { skip: process.getuid?.() !== 0 && 'mounting a small tmpfs needs root' },
+    async () => {
+      const mountPoint = join(root, 'full-fs')
+      await mkdir(mountPoint)
+      await run('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mountPoint])
+      try {
+        const library = new FakeLibrary()
+        const id = library.add('big', 256 * 1024, 0x41)
+        const agent = await openAgent('full-fs/cache', library, 10_000_000)
+        // The file system fills up after the check, as when other programs write to it.
+        agent.freeDiskBytes = async () => 10_000_000
+
+        await expectCacheFull(agent.fetch(id), /ran out of space/)
+        assert.equal(library.downloads, 1)
+        assert.equal(agent.directory.get(id), undefined)
+
+        await run('mount', ['-o', 'remount,size=1m', mountPoint])
+        const fetched = await agent.fetch(id)
+        const copy = await readFile(fetched.path)
+        assert.equal(copy.length, 256 * 1024)
+        assert.ok(copy.equals(library.images.get(id)!.data), 'the copy differs from the image')
+        await agent.close()
+      } finally {
+        await run('umount', [mountPoint])
+      }
+    },
+  )
 })
