@@ -1,4 +1,4 @@
-import { readdir, readFile, rename, stat } from 'node:fs/promises'
+import { lstat, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { writeDurable } from './cache-directory.js'
@@ -17,6 +17,11 @@ export interface VmDisk {
   /** The cached copy the disk reads from; null for a raw copy, which needs no base. */
   backingFile: string | null
   createdAt: number
+  /**
+   * The file the disk is built in before it is linked to `path`, while `disk create` runs. A
+   * restart after a crash deletes it, so a half-made disk does not stay behind.
+   */
+  temporaryPath?: string
 }
 
 /**
@@ -60,6 +65,7 @@ export class DiskRegistry {
       )
     }
     registry.#disks = new Map((disks ?? []).map((disk) => [disk.path, disk]))
+    await registry.#removeTemporaryFiles(log)
 
     const unreadable = (await readdir(cacheDir)).filter((name) => name.startsWith(unreadablePrefix))
     if (unreadable.length > 0) {
@@ -142,6 +148,28 @@ export class DiskRegistry {
   /** Marks a disk's file as made, so that its absence now means the disk was deleted. */
   created(path: string): void {
     this.#creating.delete(path)
+    // Stored with the next change. Until then a restart finds no file to remove, which is fine.
+    const disk = this.#disks.get(path)
+    if (disk !== undefined) delete disk.temporaryPath
+  }
+
+  // A crash during `disk create` leaves the temporary file, which may be large (a raw copy), or
+  // a second link to the finished disk that would keep its data after the disk is deleted.
+  async #removeTemporaryFiles(log: Logger): Promise<void> {
+    let changed = false
+    for (const disk of this.#disks.values()) {
+      if (disk.temporaryPath === undefined) continue
+      if (await existsAsEntry(disk.temporaryPath)) {
+        await rm(disk.temporaryPath, { force: true })
+        log.warn(
+          { op: 'load', path: disk.path, removed: disk.temporaryPath },
+          'removed the temporary file of an interrupted disk create',
+        )
+      }
+      delete disk.temporaryPath
+      changed = true
+    }
+    if (changed) await this.#save()
   }
 
   async remove(path: string): Promise<void> {
@@ -179,7 +207,16 @@ function isVmDisk(value: unknown): value is VmDisk {
     typeof disk.imageId === 'string' &&
     vmDiskFormats.includes(disk.format as VmDiskFormat) &&
     (disk.backingFile === null || typeof disk.backingFile === 'string') &&
-    typeof disk.createdAt === 'number'
+    typeof disk.createdAt === 'number' &&
+    (disk.temporaryPath === undefined || typeof disk.temporaryPath === 'string')
+  )
+}
+
+/** Returns true when `path` exists as a file, directory or link, without following a link. */
+async function existsAsEntry(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
   )
 }
 

@@ -384,3 +384,34 @@ describe('ImageAgent disk space', () => {
     },
   )
 })
+
+describe('ImageAgent after a crash in disk create', () => {
+  it('removes the temporary disk file', async () => {
+    const library = new FakeLibrary()
+    const id = library.add('base', 1000, 0x41)
+    const first = await openAgent('crashed-create', library, 5000)
+    await first.fetch(id)
+    await first.close()
+    const vmDir = join(root, 'crashed-create-vms')
+    await mkdir(vmDir)
+    const temporary = join(vmDir, '.vm1.qcow2.0123456789ab.tmp')
+    await writeFile(temporary, 'half a disk')
+    const disk = {
+      path: join(vmDir, 'vm1.qcow2'),
+      imageId: id,
+      format: 'qcow2',
+      backingFile: first.directory.dataPath(id),
+      createdAt: Date.now(),
+      temporaryPath: temporary,
+    }
+    await writeFile(join(first.directory.root, 'disks.json'), JSON.stringify({ disks: [disk] }))
+
+    const second = await openAgent('crashed-create', library, 5000)
+    assert.deepEqual(await readdir(vmDir), [])
+    assert.equal(second.disks.keepsEveryImage, false)
+    const stored = JSON.parse(await readFile(join(first.directory.root, 'disks.json'), 'utf8'))
+    assert.equal(stored.disks[0].temporaryPath, undefined)
+    assert.deepEqual(await second.disks.list(), [])
+    await second.close()
+  })
+})

@@ -71,17 +71,22 @@ async function makeVmDisk(agent: ImageAgent, request: DiskRequest, log: Logger):
   const { image } = fetched
   return agent.holding(image.id, async () => {
     const qemuFormat = checkFormat(image)
+    const temporary = join(
+      dirname(request.path),
+      `.${basename(request.path)}.${randomBytes(6).toString('hex')}.tmp`,
+    )
     const disk: VmDisk = {
       path: request.path,
       imageId: image.id,
       format: request.format,
       backingFile: request.format === 'qcow2' ? fetched.path : null,
       createdAt: Date.now(),
+      temporaryPath: temporary,
     }
     // Registered first: an overlay that exists must always pin its base, even after a crash.
     await agent.disks.add(disk)
     try {
-      await buildDisk(fetched.path, qemuFormat, request)
+      await buildDisk(fetched.path, qemuFormat, request, temporary)
       agent.disks.created(request.path)
     } catch (error) {
       await agent.disks.remove(request.path)
@@ -163,11 +168,12 @@ function checkSize(size: number, virtualSize: number, minDisk: number, imageId: 
   )
 }
 
-async function buildDisk(base: string, qemuFormat: string, request: DiskRequest): Promise<void> {
-  const temporary = join(
-    dirname(request.path),
-    `.${basename(request.path)}.${randomBytes(6).toString('hex')}.tmp`,
-  )
+async function buildDisk(
+  base: string,
+  qemuFormat: string,
+  request: DiskRequest,
+  temporary: string,
+): Promise<void> {
   const limits = { timeoutMs: 60 * 60 * 1000, cpuSeconds: 3600, maxStdoutBytes: 0 }
   try {
     if (request.format === 'qcow2') {
