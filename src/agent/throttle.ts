@@ -38,10 +38,11 @@ export class Throttle extends Transform {
       const now = performance.now()
       this.#tokens = Math.min(rate, this.#tokens + ((now - this.#refilledAt) / 1000) * rate)
       this.#refilledAt = now
-      // A chunk larger than the bucket goes through once the bucket is full.
+      // A chunk larger than the bucket goes through once the bucket is full, and the tokens it
+      // lacks become a debt that the next chunks wait for, so the average stays at the rate.
       const needed = Math.min(bytes, rate)
       if (this.#tokens >= needed) {
-        this.#tokens -= needed
+        this.#tokens -= bytes
         return
       }
       const waitMs = ((needed - this.#tokens) / rate) * 1000
