@@ -415,3 +415,26 @@ describe('ImageAgent after a crash in disk create', () => {
     await second.close()
   })
 })
+
+describe('ImageAgent concurrent downloads', () => {
+  it('run without a listener warning', async () => {
+    const library = new FakeLibrary()
+    const ids = Array.from({ length: 20 }, (_, index) => library.add(`image-${index}`, 100, index))
+    const agent = await openAgent('many-downloads', library, 100_000)
+    const warnings: Error[] = []
+    const onWarning = (warning: Error) => warnings.push(warning)
+    process.on('warning', onWarning)
+    try {
+      const results = await Promise.all(ids.map((id) => agent.fetch(id)))
+      assert.deepEqual(new Set(results.map((result) => result.result)), new Set(['miss']))
+      await new Promise((resolve) => setImmediate(resolve))
+    } finally {
+      process.off('warning', onWarning)
+    }
+    assert.deepEqual(
+      warnings.map((warning) => warning.name),
+      [],
+    )
+    await agent.close()
+  })
+})

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { statfs, stat } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { CliError, HttpError } from '../cli/errors.js'
@@ -75,6 +76,9 @@ export class ImageAgent {
     this.#library = library
     this.#config = Object.freeze({ ...config })
     this.#log = log
+    // Every running download listens on this signal, and more than 10 at once would make Node
+    // print a listener leak warning outside the JSON log.
+    setMaxListeners(0, this.#abort.signal)
   }
 
   static async open(config: AgentConfig, library: LibraryClient, log: Logger): Promise<ImageAgent> {
