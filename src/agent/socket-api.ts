@@ -164,9 +164,7 @@ async function handle(
       return
     }
     const handler = routes[`${request.method} ${url.pathname}`]
-    if (handler === undefined) {
-      throw new AgentError('BAD_REQUEST', `No such call: ${request.method} ${url.pathname}.`)
-    }
+    if (handler === undefined) throw unknownCall(request.method ?? '', url.pathname, response)
     const result = await handler(agent, await readJson(request), log)
     sendJson(response, 200, result)
   } catch (error) {
@@ -180,6 +178,26 @@ async function handle(
       log.error({ err: error, op: url.pathname }, 'agent call failed')
     sendJson(response, failure.status, { error: { code: failure.code, message: failure.message } })
   }
+}
+
+/** Returns the error for a call that no route takes: 405 with `Allow` for a known path, else 404. */
+function unknownCall(method: string, path: string, response: ServerResponse): AgentError {
+  const allowed = Object.keys(routes)
+    .filter((route) => route.endsWith(` ${path}`))
+    .map((route) => route.split(' ')[0]!)
+  if (path === '/metrics') allowed.push('GET')
+  if (allowed.length === 0) {
+    return new AgentError(
+      'CALL_NOT_FOUND',
+      `The agent has no call ${path}. The calls are /v1/fetch, /v1/precache, /v1/images, ` +
+        '/v1/disks, /v1/status and /metrics.',
+    )
+  }
+  response.setHeader('allow', allowed.join(', '))
+  return new AgentError(
+    'METHOD_NOT_ALLOWED',
+    `${path} does not take ${method}; use ${allowed.join(' or ')}.`,
+  )
 }
 
 async function readJson(request: IncomingMessage): Promise<Record<string, unknown>> {
