@@ -84,4 +84,15 @@ describe('socket API routing', () => {
     assert.equal(reply.status, 405)
     assert.equal(reply.headers['allow'], 'GET')
   })
+
+  it('closes a connection after a too large body', async () => {
+    const connection = new Agent({ keepAlive: true, maxSockets: 1 })
+    const tooLarge = await send('POST', '/v1/fetch', 'x'.repeat(1024 * 1024), connection)
+    assert.equal(tooLarge.status, 400)
+    assert.equal(tooLarge.headers['connection'], 'close')
+
+    const next = await send('GET', '/v1/status', undefined, connection)
+    assert.equal(next.status, 200)
+    connection.destroy()
+  })
 })

@@ -176,6 +176,8 @@ async function handle(
           })
     if (failure.code === 'INTERNAL')
       log.error({ err: error, op: url.pathname }, 'agent call failed')
+    // Unread body bytes would be taken for the next request on a kept-alive connection.
+    if (!request.complete) response.setHeader('connection', 'close')
     sendJson(response, failure.status, { error: { code: failure.code, message: failure.message } })
   }
 }
