@@ -41,12 +41,14 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
  * - `partial/<id>` and `partial/<id>.json`: a download in progress, kept across restarts so it
  *   can resume, and never handed out;
  * - `tmp/`: directories being published; emptied at start-up;
- * - `usage.json`: hit counts and last use, written now and then (losing it loses only order).
+ * - `usage.json`: hit counts and last use, written every minute while they change and at a
+ *   clean stop (losing it loses only the eviction order).
  */
 export class CacheDirectory {
   readonly root: string
   readonly #log: Logger
   readonly #entries = new Map<string, CachedImage>()
+  #usageChanged = false
 
   private constructor(root: string, log: Logger) {
     this.root = root
@@ -98,6 +100,12 @@ export class CacheDirectory {
     if (entry === undefined) return
     if (isHit) entry.hits++
     entry.lastUsed = now
+    this.#usageChanged = true
+  }
+
+  /** True when hit counts or last use changed since `usage.json` was last written. */
+  get hasUnsavedUsage(): boolean {
+    return this.#usageChanged
   }
 
   /** Notes a full verification of the data, with the file's current mtime. */
@@ -172,6 +180,7 @@ export class CacheDirectory {
 
   /** Writes hit counts and last use of every copy, so a restart keeps the eviction order. */
   async saveUsage(): Promise<void> {
+    this.#usageChanged = false
     const usage: Record<string, { hits: number; lastUsed: number }> = {}
     for (const [id, entry] of this.#entries)
       usage[id] = { hits: entry.hits, lastUsed: entry.lastUsed }

@@ -438,3 +438,31 @@ describe('ImageAgent concurrent downloads', () => {
     await agent.close()
   })
 })
+
+describe('ImageAgent usage file', () => {
+  it('is written while the agent runs', async () => {
+    const library = new FakeLibrary()
+    const id = library.add('popular', 100, 0x41)
+    const config: AgentConfig = {
+      cacheDir: join(root, 'usage-saves'),
+      limit: { bytes: 10_000 },
+      precacheRate: Infinity,
+      verifyIntervalMs: 86_400_000,
+      holdMs: 0,
+      maxAttempts: 1,
+      retryDelayMs: 1,
+      diskFormat: 'qcow2',
+      usageSaveIntervalMs: 20,
+    }
+    const agent = await ImageAgent.open(config, library as unknown as LibraryClient, log)
+    await agent.fetch(id)
+    await agent.fetch(id)
+    await agent.fetch(id)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+
+    // Read as a restart after a crash would find it, before any clean stop.
+    const usage = JSON.parse(await readFile(join(config.cacheDir, 'usage.json'), 'utf8'))
+    assert.equal(usage[id].hits, 2)
+    await agent.close()
+  })
+})

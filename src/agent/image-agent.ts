@@ -27,6 +27,8 @@ export interface AgentConfig {
   retryDelayMs: number
   /** The default kind of disk for `disk create`: a qcow2 overlay or a raw copy. */
   diskFormat: VmDiskFormat
+  /** How often changed hit counts are written to `usage.json`; one minute by default. */
+  usageSaveIntervalMs?: number
 }
 
 /** The result of a fetch: a verified local copy and how it was obtained. */
@@ -63,6 +65,7 @@ export class ImageAgent {
   readonly #users = new Map<string, number>()
   readonly #heldUntil = new Map<string, number>()
   readonly #abort = new AbortController()
+  #usageTimer: NodeJS.Timeout | undefined
 
   private constructor(
     directory: CacheDirectory,
@@ -86,7 +89,20 @@ export class ImageAgent {
     const disks = await DiskRegistry.open(config.cacheDir, log)
     const agent = new ImageAgent(directory, disks, library, config, log)
     agent.#updateGauges()
+    agent.#scheduleUsageSaves()
     return agent
+  }
+
+  // Without these writes a crash would lose every hit since the start, and the eviction order
+  // would fall back to download time, which puts the oldest and often busiest copies first.
+  #scheduleUsageSaves(): void {
+    this.#usageTimer = setInterval(() => {
+      if (!this.directory.hasUnsavedUsage) return
+      this.directory.saveUsage().catch((error: unknown) => {
+        this.#log.warn({ op: 'save-usage', err: error }, 'writing usage.json failed')
+      })
+    }, this.#config.usageSaveIntervalMs ?? 60_000)
+    this.#usageTimer.unref()
   }
 
   get library(): LibraryClient {
@@ -196,6 +212,7 @@ export class ImageAgent {
 
   /** Stops background work; downloads in progress fail and keep their partial files. */
   async close(): Promise<void> {
+    clearInterval(this.#usageTimer)
     this.#abort.abort(new Error('the agent is stopping'))
     await Promise.allSettled([...this.#downloads.values()].map((download) => download.promise))
     await this.directory.saveUsage()
