@@ -55,15 +55,23 @@ export class CacheDirectory {
     this.#log = log
   }
 
-  /** Opens (creating if needed) a cache directory and loads its index; removes broken entries. */
-  static async open(root: string, log: Logger): Promise<CacheDirectory> {
+  /**
+   * Opens (creating if needed) a cache directory and loads its index. Removes broken entries,
+   * except those for which `isBase` returns true. Those stay on disk, out of the index, because
+   * a VM disk reads from them.
+   */
+  static async open(
+    root: string,
+    log: Logger,
+    isBase: (imageId: string) => boolean = () => false,
+  ): Promise<CacheDirectory> {
     const directory = new CacheDirectory(root, log)
     for (const part of ['images', 'partial', 'tmp']) {
       await mkdir(join(root, part), { recursive: true, mode: 0o755 })
     }
     await rm(join(root, 'tmp'), { recursive: true, force: true })
     await mkdir(join(root, 'tmp'), { mode: 0o700 })
-    await directory.#loadImages()
+    await directory.#loadImages(isBase)
     await directory.#dropOrphanPartials()
     return directory
   }
@@ -187,10 +195,17 @@ export class CacheDirectory {
     await writeDurable(join(this.root, 'usage.json'), usage)
   }
 
-  async #loadImages(): Promise<void> {
+  async #loadImages(isBase: (imageId: string) => boolean): Promise<void> {
     const usage = await readUsage(join(this.root, 'usage.json'), this.#log)
     for (const name of await readdir(this.imagesDir)) {
       const meta = await readStoredMeta(join(this.imagesDir, name))
+      if ((meta === undefined || meta.imageId !== name) && isBase(name)) {
+        this.#log.error(
+          { imageId: name, op: 'load' },
+          'keeping an unreadable cache entry that a VM disk uses; the next fetch replaces it',
+        )
+        continue
+      }
       if (meta === undefined || meta.imageId !== name) {
         this.#log.warn({ imageId: name, op: 'load' }, 'removing an unreadable cache entry')
         await rm(join(this.imagesDir, name), { recursive: true, force: true })

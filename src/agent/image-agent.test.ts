@@ -466,3 +466,42 @@ describe('ImageAgent usage file', () => {
     await agent.close()
   })
 })
+
+describe('ImageAgent with a damaged copy', () => {
+  it('keeps a base with unreadable metadata', async () => {
+    const library = new FakeLibrary()
+    const base = library.add('base', 1000, 0x41)
+    const loose = library.add('loose', 1000, 0x42)
+    const first = await openAgent('damaged-base', library, 5000)
+    await first.fetch(base)
+    await first.fetch(loose)
+    const overlay = join(root, 'damaged-base-vm.qcow2')
+    await writeFile(overlay, '')
+    await first.disks.add({
+      path: overlay,
+      imageId: base,
+      format: 'qcow2',
+      backingFile: first.directory.dataPath(base),
+      createdAt: Date.now(),
+    })
+    first.disks.created(overlay)
+    await first.close()
+    for (const id of [base, loose]) {
+      await writeFile(join(first.directory.imagesDir, id, 'meta.json'), '{"imageId":')
+    }
+
+    const second = await openAgent('damaged-base', library, 5000)
+    assert.equal(second.directory.get(base), undefined)
+    assert.equal(
+      (await readFile(second.directory.dataPath(base))).length,
+      1000,
+      'the base of a VM disk was deleted',
+    )
+    assert.deepEqual(await readdir(second.directory.imagesDir), [base])
+
+    const fetched = await second.fetch(base)
+    assert.equal(fetched.result, 'miss')
+    assert.ok((await readFile(fetched.path)).equals(library.images.get(base)!.data))
+    await second.close()
+  })
+})

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events'
-import { statfs, stat } from 'node:fs/promises'
+import { mkdir, statfs, stat } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { CliError, HttpError } from '../cli/errors.js'
 import { isUuidLike } from '../cli/image-lookup.js'
@@ -85,8 +85,14 @@ export class ImageAgent {
   }
 
   static async open(config: AgentConfig, library: LibraryClient, log: Logger): Promise<ImageAgent> {
-    const directory = await CacheDirectory.open(config.cacheDir, log)
+    await mkdir(config.cacheDir, { recursive: true, mode: 0o755 })
+    // The registry comes first, so that loading the cache keeps a broken copy that is a base.
     const disks = await DiskRegistry.open(config.cacheDir, log)
+    const directory = await CacheDirectory.open(
+      config.cacheDir,
+      log,
+      (imageId) => disks.keepsEveryImage || disks.hasOverlayOn(imageId),
+    )
     const agent = new ImageAgent(directory, disks, library, config, log)
     agent.#updateGauges()
     agent.#scheduleUsageSaves()
