@@ -505,3 +505,33 @@ describe('ImageAgent with a damaged copy', () => {
     await second.close()
   })
 })
+
+describe('ImageAgent pre-cache rate', () => {
+  it('limits concurrent pre-caches together', async () => {
+    const library = new FakeLibrary()
+    const first = library.add('first', 32 * 1024, 0x41)
+    const second = library.add('second', 32 * 1024, 0x42)
+    const config: AgentConfig = {
+      cacheDir: join(root, 'shared-rate'),
+      limit: { bytes: 1024 * 1024 },
+      precacheRate: 16 * 1024,
+      verifyIntervalMs: 86_400_000,
+      holdMs: 0,
+      maxAttempts: 1,
+      retryDelayMs: 1,
+      diskFormat: 'qcow2',
+    }
+    const agent = await ImageAgent.open(config, library as unknown as LibraryClient, log)
+    const started = performance.now()
+    await Promise.all([
+      agent.fetch(first, { background: true }),
+      agent.fetch(second, { background: true }),
+    ])
+
+    // 64 KiB at 16 KiB/s in all: the second chunk waits for the 16 KiB the first one lacked and
+    // one second of tokens, so about 3 s. Each at its own 16 KiB/s would take about 1 s.
+    const elapsed = performance.now() - started
+    assert.ok(elapsed >= 2500, `took ${elapsed} ms`)
+    await agent.close()
+  })
+})

@@ -9,6 +9,7 @@ import { DiskRegistry, type VmDiskFormat } from './disk-registry.js'
 import { downloadImage, DownloadRejected, verifyFile } from './image-download.js'
 import { imageFacts, type ImageFacts, type LibraryClient } from './library-client.js'
 import { MetricsRegistry } from './metrics.js'
+import { TokenBucket } from './throttle.js'
 import { formatBytes } from '../cli/transfer.js'
 import type { CacheLimit } from './sizes.js'
 
@@ -16,7 +17,7 @@ export interface AgentConfig {
   /** The cache directory; see CacheDirectory for its layout. */
   cacheDir: string
   limit: CacheLimit
-  /** Bytes per second for background pre-cache downloads; Infinity for no limit. */
+  /** Bytes per second for all background pre-cache downloads together; Infinity for no limit. */
   precacheRate: number
   /** A hit hashes the copy again when its last full check is older than this. */
   verifyIntervalMs: number
@@ -65,6 +66,7 @@ export class ImageAgent {
   readonly #users = new Map<string, number>()
   readonly #heldUntil = new Map<string, number>()
   readonly #abort = new AbortController()
+  readonly #precacheBucket = new TokenBucket()
   #usageTimer: NodeJS.Timeout | undefined
 
   private constructor(
@@ -380,6 +382,8 @@ export class ImageAgent {
         directory: this.directory,
         image,
         rate: () => (download.background ? this.#config.precacheRate : Infinity),
+        // One bucket for all downloads: --precache-rate limits pre-caching as a whole.
+        bucket: this.#precacheBucket,
         maxAttempts: this.#config.maxAttempts,
         retryDelayMs: this.#config.retryDelayMs,
         log: this.#log,

@@ -10,7 +10,7 @@ import { ImageFormatError, StreamInspector } from '../formats/inspector.js'
 import { AgentError } from './agent-error.js'
 import type { CacheDirectory } from './cache-directory.js'
 import type { ImageFacts, LibraryClient } from './library-client.js'
-import { Throttle } from './throttle.js'
+import { Throttle, type TokenBucket } from './throttle.js'
 
 /** A download that cannot succeed by trying again: the data is wrong or the image is gone. */
 export class DownloadRejected extends Error {
@@ -35,6 +35,8 @@ export interface DownloadOptions {
   retryDelayMs: number
   log: Logger
   signal?: AbortSignal
+  /** The tokens the rate limit takes from, shared by downloads that share the limit. */
+  bucket?: TokenBucket
   /** Called with the length of each chunk received, including chunks the download then rejects. */
   onReceived?: (bytes: number) => void
 }
@@ -124,9 +126,14 @@ async function receive(
       source = host
       if (sources.at(-1) !== host) sources.push(host)
       const appender = new FileAppender(file, verifier, options.onReceived)
-      await pipeline(response.body, new Throttle(options.rate, options.signal), appender, {
-        signal: options.signal,
-      }).finally(() => appender.settled())
+      await pipeline(
+        response.body,
+        new Throttle(options.rate, options.signal, options.bucket),
+        appender,
+        {
+          signal: options.signal,
+        },
+      ).finally(() => appender.settled())
       if (verifier.bytes < image.size) throw new Error('the connection closed before the end')
     } catch (error) {
       const failure = classify(error, image)
