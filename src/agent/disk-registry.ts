@@ -138,6 +138,11 @@ export class DiskRegistry {
     this.#claimed.delete(path)
   }
 
+  /** Returns true while a `disk create` for the path runs. */
+  isClaimed(path: string): boolean {
+    return this.#claimed.has(path)
+  }
+
   /** Registers a disk that is about to be made; `created` or `remove` must follow. */
   async add(disk: VmDisk): Promise<void> {
     this.#disks.set(disk.path, disk)

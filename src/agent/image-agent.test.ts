@@ -12,6 +12,7 @@ import type { ImageRecord } from '../cli/image-client.js'
 import { AgentError } from './agent-error.js'
 import { ImageAgent, type AgentConfig } from './image-agent.js'
 import type { LibraryClient } from './library-client.js'
+import { deleteVmDisk } from './vm-disks.js'
 
 const log = pino({ level: 'silent' })
 const run = promisify(execFile)
@@ -532,6 +533,36 @@ describe('ImageAgent pre-cache rate', () => {
     // one second of tokens, so about 3 s. Each at its own 16 KiB/s would take about 1 s.
     const elapsed = performance.now() - started
     assert.ok(elapsed >= 2500, `took ${elapsed} ms`)
+    await agent.close()
+  })
+})
+
+describe('ImageAgent disk delete during create', () => {
+  it('keeps the entry of a disk being made', async () => {
+    const library = new FakeLibrary()
+    const id = library.add('base', 1000, 0x41)
+    const agent = await openAgent('delete-while-creating', library, 5000)
+    await agent.fetch(id)
+    const path = join(root, 'delete-while-creating-vm.qcow2')
+    // The state while qemu-img builds the disk: the path claimed and registered, no file yet.
+    assert.ok(agent.disks.claim(path))
+    await agent.disks.add({
+      path,
+      imageId: id,
+      format: 'qcow2',
+      backingFile: agent.directory.dataPath(id),
+      createdAt: Date.now(),
+    })
+
+    await assert.rejects(deleteVmDisk(agent, path, log), (error: unknown) => {
+      assert.ok(error instanceof AgentError, String(error))
+      assert.equal(error.code, 'DISK_BUSY')
+      return true
+    })
+    assert.ok(agent.disks.get(path) !== undefined, 'the entry of a disk being made was dropped')
+    assert.equal(agent.disks.hasOverlayOn(id), true)
+    agent.disks.created(path)
+    agent.disks.release(path)
     await agent.close()
   })
 })

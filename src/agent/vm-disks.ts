@@ -102,6 +102,13 @@ async function makeVmDisk(agent: ImageAgent, request: DiskRequest, log: Logger):
 
 /** Deletes a VM disk that `createVmDisk` made, which unpins its base image. */
 export async function deleteVmDisk(agent: ImageAgent, path: string, log: Logger): Promise<void> {
+  // Deleting the entry while the disk is built would leave an overlay that pins nothing.
+  if (agent.disks.isClaimed(path)) {
+    throw new AgentError(
+      'DISK_BUSY',
+      `A disk create for ${path} is running. Delete the disk after it has finished.`,
+    )
+  }
   const disk = agent.disks.get(path)
   if (disk === undefined) {
     throw new AgentError('DISK_NOT_FOUND', `${path} is not a VM disk made by this agent.`)
