@@ -1,10 +1,13 @@
 /** Codes of the failures the agent reports to its callers, with the HTTP status of each. */
 export const agentErrorStatus = {
   BAD_REQUEST: 400,
+  CALL_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   IMAGE_NOT_FOUND: 404,
   DISK_NOT_FOUND: 404,
   IMAGE_NOT_ACTIVE: 409,
   DISK_EXISTS: 409,
+  DISK_BUSY: 409,
   DISK_TOO_SMALL: 400,
   CHECKSUM_MISMATCH: 502,
   IMAGE_FORMAT_INVALID: 422,

@@ -41,27 +41,37 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
  * - `partial/<id>` and `partial/<id>.json`: a download in progress, kept across restarts so it
  *   can resume, and never handed out;
  * - `tmp/`: directories being published; emptied at start-up;
- * - `usage.json`: hit counts and last use, written now and then (losing it loses only order).
+ * - `usage.json`: hit counts and last use, written every minute while they change and at a
+ *   clean stop (losing it loses only the eviction order).
  */
 export class CacheDirectory {
   readonly root: string
   readonly #log: Logger
   readonly #entries = new Map<string, CachedImage>()
+  #usageChanged = false
 
   private constructor(root: string, log: Logger) {
     this.root = root
     this.#log = log
   }
 
-  /** Opens (creating if needed) a cache directory and loads its index; removes broken entries. */
-  static async open(root: string, log: Logger): Promise<CacheDirectory> {
+  /**
+   * Opens (creating if needed) a cache directory and loads its index. Removes broken entries,
+   * except those for which `isBase` returns true. Those stay on disk, out of the index, because
+   * a VM disk reads from them.
+   */
+  static async open(
+    root: string,
+    log: Logger,
+    isBase: (imageId: string) => boolean = () => false,
+  ): Promise<CacheDirectory> {
     const directory = new CacheDirectory(root, log)
     for (const part of ['images', 'partial', 'tmp']) {
       await mkdir(join(root, part), { recursive: true, mode: 0o755 })
     }
     await rm(join(root, 'tmp'), { recursive: true, force: true })
     await mkdir(join(root, 'tmp'), { mode: 0o700 })
-    await directory.#loadImages()
+    await directory.#loadImages(isBase)
     await directory.#dropOrphanPartials()
     return directory
   }
@@ -98,6 +108,12 @@ export class CacheDirectory {
     if (entry === undefined) return
     if (isHit) entry.hits++
     entry.lastUsed = now
+    this.#usageChanged = true
+  }
+
+  /** True when hit counts or last use changed since `usage.json` was last written. */
+  get hasUnsavedUsage(): boolean {
+    return this.#usageChanged
   }
 
   /** Notes a full verification of the data, with the file's current mtime. */
@@ -172,16 +188,24 @@ export class CacheDirectory {
 
   /** Writes hit counts and last use of every copy, so a restart keeps the eviction order. */
   async saveUsage(): Promise<void> {
+    this.#usageChanged = false
     const usage: Record<string, { hits: number; lastUsed: number }> = {}
     for (const [id, entry] of this.#entries)
       usage[id] = { hits: entry.hits, lastUsed: entry.lastUsed }
     await writeDurable(join(this.root, 'usage.json'), usage)
   }
 
-  async #loadImages(): Promise<void> {
-    const usage = await readUsage(join(this.root, 'usage.json'))
+  async #loadImages(isBase: (imageId: string) => boolean): Promise<void> {
+    const usage = await readUsage(join(this.root, 'usage.json'), this.#log)
     for (const name of await readdir(this.imagesDir)) {
       const meta = await readStoredMeta(join(this.imagesDir, name))
+      if ((meta === undefined || meta.imageId !== name) && isBase(name)) {
+        this.#log.error(
+          { imageId: name, op: 'load' },
+          'keeping an unreadable cache entry that a VM disk uses; the next fetch replaces it',
+        )
+        continue
+      }
       if (meta === undefined || meta.imageId !== name) {
         this.#log.warn({ imageId: name, op: 'load' }, 'removing an unreadable cache entry')
         await rm(join(this.imagesDir, name), { recursive: true, force: true })
@@ -219,14 +243,30 @@ async function readStoredMeta(directory: string): Promise<StoredMeta | undefined
   }
 }
 
-async function readUsage(
-  path: string,
-): Promise<Record<string, { hits: number; lastUsed: number } | undefined>> {
+type Usage = Record<string, { hits: number; lastUsed: number } | undefined>
+
+/** Reads `usage.json`. An unreadable file costs only the eviction order, so it is logged. */
+async function readUsage(path: string, log: Logger): Promise<Usage> {
+  let usage: unknown
   try {
-    return JSON.parse(await readFile(path, 'utf8'))
-  } catch {
+    usage = JSON.parse(await readFile(path, 'utf8'))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {}
+    log.warn({ op: 'load', path, err: error }, 'usage file unreadable; hit counts start at zero')
     return {}
   }
+  if (typeof usage !== 'object' || usage === null || Array.isArray(usage)) {
+    log.warn({ op: 'load', path }, 'usage file unreadable; hit counts start at zero')
+    return {}
+  }
+  const valid: Usage = {}
+  for (const [imageId, entry] of Object.entries(usage)) {
+    const { hits, lastUsed } = (entry ?? {}) as Record<string, unknown>
+    if (Number.isSafeInteger(hits) && Number.isFinite(lastUsed)) {
+      valid[imageId] = { hits: hits as number, lastUsed: lastUsed as number }
+    }
+  }
+  return valid
 }
 
 function storedMeta(entry: CachedImage): StoredMeta {

@@ -3,6 +3,7 @@ import { createServer } from 'node:http'
 import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
+import type { Logger } from 'pino'
 import { parse as parseToml } from 'smol-toml'
 import { CliError } from '../cli/errors.js'
 import { openSession } from '../cli/session.js'
@@ -183,7 +184,7 @@ async function runServe(flags: Record<string, unknown>): Promise<void> {
   const socketPath = resolve(setting('socket') ?? defaultSocket)
   await mkdir(dirname(socketPath), { recursive: true })
   const server = await listenOnSocket(agent, socketPath, log)
-  const metricsServer = await listenForMetrics(agent, setting('metricsListen'))
+  const metricsServer = await listenForMetrics(agent, setting('metricsListen'), log)
   const reporter = new LibraryReporter(
     agent,
     {
@@ -212,7 +213,7 @@ async function runServe(flags: Record<string, unknown>): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'))
 }
 
-async function listenForMetrics(agent: ImageAgent, address: string | undefined) {
+async function listenForMetrics(agent: ImageAgent, address: string | undefined, log: Logger) {
   if (address === undefined) return undefined
   const match = /^(.*):(\d+)$/.exec(address)
   if (match === null)
@@ -222,11 +223,16 @@ async function listenForMetrics(agent: ImageAgent, address: string | undefined) 
       response.writeHead(404).end()
       return
     }
-    void agent.maxBytes().then((max) => {
-      agent.metrics.set('image_agent_cache_max_bytes', max)
-      response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
-      response.end(agent.metrics.render())
-    })
+    agent.renderMetrics().then(
+      (text) => {
+        response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+        response.end(text)
+      },
+      (error: unknown) => {
+        log.error({ op: 'metrics', err: error }, 'rendering the metrics failed')
+        response.writeHead(500).end()
+      },
+    )
   })
   await new Promise<void>((done, fail) => {
     server.once('error', fail)

@@ -1,4 +1,5 @@
-import { statfs, stat } from 'node:fs/promises'
+import { setMaxListeners } from 'node:events'
+import { mkdir, statfs, stat } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { CliError, HttpError } from '../cli/errors.js'
 import { isUuidLike } from '../cli/image-lookup.js'
@@ -8,6 +9,7 @@ import { DiskRegistry, type VmDiskFormat } from './disk-registry.js'
 import { downloadImage, DownloadRejected, verifyFile } from './image-download.js'
 import { imageFacts, type ImageFacts, type LibraryClient } from './library-client.js'
 import { MetricsRegistry } from './metrics.js'
+import { TokenBucket } from './throttle.js'
 import { formatBytes } from '../cli/transfer.js'
 import type { CacheLimit } from './sizes.js'
 
@@ -15,7 +17,7 @@ export interface AgentConfig {
   /** The cache directory; see CacheDirectory for its layout. */
   cacheDir: string
   limit: CacheLimit
-  /** Bytes per second for background pre-cache downloads; Infinity for no limit. */
+  /** Bytes per second for all background pre-cache downloads together; Infinity for no limit. */
   precacheRate: number
   /** A hit hashes the copy again when its last full check is older than this. */
   verifyIntervalMs: number
@@ -26,6 +28,8 @@ export interface AgentConfig {
   retryDelayMs: number
   /** The default kind of disk for `disk create`: a qcow2 overlay or a raw copy. */
   diskFormat: VmDiskFormat
+  /** How often changed hit counts are written to `usage.json`; one minute by default. */
+  usageSaveIntervalMs?: number
 }
 
 /** The result of a fetch: a verified local copy and how it was obtained. */
@@ -62,6 +66,8 @@ export class ImageAgent {
   readonly #users = new Map<string, number>()
   readonly #heldUntil = new Map<string, number>()
   readonly #abort = new AbortController()
+  readonly #precacheBucket = new TokenBucket()
+  #usageTimer: NodeJS.Timeout | undefined
 
   private constructor(
     directory: CacheDirectory,
@@ -75,14 +81,36 @@ export class ImageAgent {
     this.#library = library
     this.#config = Object.freeze({ ...config })
     this.#log = log
+    // Every running download listens on this signal, and more than 10 at once would make Node
+    // print a listener leak warning outside the JSON log.
+    setMaxListeners(0, this.#abort.signal)
   }
 
   static async open(config: AgentConfig, library: LibraryClient, log: Logger): Promise<ImageAgent> {
-    const directory = await CacheDirectory.open(config.cacheDir, log)
-    const disks = await DiskRegistry.open(config.cacheDir)
+    await mkdir(config.cacheDir, { recursive: true, mode: 0o755 })
+    // The registry comes first, so that loading the cache keeps a broken copy that is a base.
+    const disks = await DiskRegistry.open(config.cacheDir, log)
+    const directory = await CacheDirectory.open(
+      config.cacheDir,
+      log,
+      (imageId) => disks.keepsEveryImage || disks.hasOverlayOn(imageId),
+    )
     const agent = new ImageAgent(directory, disks, library, config, log)
     agent.#updateGauges()
+    agent.#scheduleUsageSaves()
     return agent
+  }
+
+  // Without these writes a crash would lose every hit since the start, and the eviction order
+  // would fall back to download time, which puts the oldest and often busiest copies first.
+  #scheduleUsageSaves(): void {
+    this.#usageTimer = setInterval(() => {
+      if (!this.directory.hasUnsavedUsage) return
+      this.directory.saveUsage().catch((error: unknown) => {
+        this.#log.warn({ op: 'save-usage', err: error }, 'writing usage.json failed')
+      })
+    }, this.#config.usageSaveIntervalMs ?? 60_000)
+    this.#usageTimer.unref()
   }
 
   get library(): LibraryClient {
@@ -170,7 +198,7 @@ export class ImageAgent {
 
   /** Images that must not be evicted now: pinned by a VM disk, in use, or recently handed out. */
   async heldImages(): Promise<{ pinned: Set<string>; busy: Set<string> }> {
-    const pinned = await this.disks.pinnedImages()
+    const pinned = await this.#pinnedImages()
     const now = Date.now()
     const busy = new Set<string>([...this.#users.keys(), ...this.#downloads.keys()])
     for (const [id, until] of this.#heldUntil) {
@@ -180,8 +208,19 @@ export class ImageAgent {
     return { pinned, busy }
   }
 
+  /**
+   * Renders the Prometheus metrics after reading every gauge again. Gauges updated only when a
+   * download ends would show a running download, or an eviction, too late.
+   */
+  async renderMetrics(): Promise<string> {
+    this.metrics.set('image_agent_cache_max_bytes', await this.maxBytes())
+    this.#updateGauges()
+    return this.metrics.render()
+  }
+
   /** Stops background work; downloads in progress fail and keep their partial files. */
   async close(): Promise<void> {
+    clearInterval(this.#usageTimer)
     this.#abort.abort(new Error('the agent is stopping'))
     await Promise.allSettled([...this.#downloads.values()].map((download) => download.promise))
     await this.directory.saveUsage()
@@ -194,6 +233,15 @@ export class ImageAgent {
       facts = imageFacts(await this.#library.getImage(nameOrId))
     } catch (error) {
       throw await this.#lookupFailure(nameOrId, error)
+    }
+    // The id names files in the cache, so an id like '../x' from a broken or hostile library
+    // would write outside it.
+    if (!isUuidLike(facts.id)) {
+      throw new AgentError(
+        'IMAGE_FORMAT_INVALID',
+        `The library returned the id ${JSON.stringify(facts.id)} for image '${nameOrId}', ` +
+          'which is not a UUID. The agent uses image ids as file names and accepts only UUIDs.',
+      )
     }
     if (facts.status !== 'active') {
       throw new AgentError(
@@ -237,7 +285,7 @@ export class ImageAgent {
 
   // A deleted image's copy goes at once unless a VM disk still reads from it.
   async #dropDeleted(imageId: string): Promise<void> {
-    const pinned = await this.disks.pinnedImages()
+    const pinned = await this.#pinnedImages()
     if (pinned.has(imageId) || this.#downloads.has(imageId)) return
     await this.directory.remove(imageId)
     this.#log.info({ op: 'evict', imageId }, 'removed the copy of a deleted image')
@@ -334,12 +382,15 @@ export class ImageAgent {
         directory: this.directory,
         image,
         rate: () => (download.background ? this.#config.precacheRate : Infinity),
+        // One bucket for all downloads: --precache-rate limits pre-caching as a whole.
+        bucket: this.#precacheBucket,
         maxAttempts: this.#config.maxAttempts,
         retryDelayMs: this.#config.retryDelayMs,
         log: this.#log,
         signal: this.#abort.signal,
+        // Counted as they arrive, so bytes of a download that fails or is cut off count too.
+        onReceived: (bytes) => this.metrics.add('image_agent_bytes_fetched_total', bytes),
       })
-      this.metrics.add('image_agent_bytes_fetched_total', result.bytesFetched)
       const entry = await this.directory.publish({
         imageId: image.id,
         size: image.size,
@@ -417,15 +468,34 @@ export class ImageAgent {
       )
     }
 
+    await this.#checkFreeSpace(image)
+  }
+
+  /**
+   * Throws CACHE_FULL unless the file system has room for the rest of `image` after the rest of
+   * every other download in progress, which all write to it at the same time.
+   */
+  async #checkFreeSpace(image: ImageFacts): Promise<void> {
     const free = await this.freeDiskBytes()
-    const partial = await stat(this.directory.partialPath(image.id)).catch(() => undefined)
-    if (image.size - (partial?.size ?? 0) > free) {
-      throw new AgentError(
-        'CACHE_FULL',
-        `Image ${image.id} needs ${formatBytes(image.size)}, but the cache's file system has ` +
-          `${formatBytes(free)} free. Free disk space or lower other use of that file system.`,
-      )
+    let othersNeed = 0
+    for (const [id, download] of this.#downloads) {
+      if (id !== image.id) othersNeed += download.size - (await this.#partialBytes(id))
     }
+    const needed = image.size - (await this.#partialBytes(image.id))
+    if (needed + othersNeed <= free) return
+
+    throw new AgentError(
+      'CACHE_FULL',
+      `Image ${image.id} needs ${formatBytes(needed)} more, but the cache's file system has ` +
+        `${formatBytes(free)} free` +
+        (othersNeed > 0 ? `, of which other downloads need ${formatBytes(othersNeed)}. ` : '. ') +
+        'Free disk space or lower other use of that file system.',
+    )
+  }
+
+  async #partialBytes(imageId: string): Promise<number> {
+    const partial = await stat(this.directory.partialPath(imageId)).catch(() => undefined)
+    return Math.min(partial?.size ?? 0, this.#downloads.get(imageId)?.size ?? Infinity)
   }
 
   #cacheFull(image: ImageFacts, limit: number, used: number): AgentError {
@@ -450,8 +520,17 @@ export class ImageAgent {
       this.#users.has(imageId) ||
       this.#downloads.has(imageId) ||
       (this.#heldUntil.get(imageId) ?? 0) > Date.now() ||
+      this.disks.keepsEveryImage ||
       this.disks.hasOverlayOn(imageId)
     )
+  }
+
+  /** Returns the images that VM disks read from, or every cached image when those are unknown. */
+  async #pinnedImages(): Promise<Set<string>> {
+    if (this.disks.keepsEveryImage) {
+      return new Set(this.directory.list().map((entry) => entry.imageId))
+    }
+    return this.disks.pinnedImages()
   }
 
   #take(imageId: string): void {

@@ -7,9 +7,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { HttpError } from '../cli/errors.js'
 import { ImageFormatError, StreamInspector } from '../formats/inspector.js'
+import { AgentError } from './agent-error.js'
 import type { CacheDirectory } from './cache-directory.js'
 import type { ImageFacts, LibraryClient } from './library-client.js'
-import { Throttle } from './throttle.js'
+import { Throttle, type TokenBucket } from './throttle.js'
 
 /** A download that cannot succeed by trying again: the data is wrong or the image is gone. */
 export class DownloadRejected extends Error {
@@ -34,6 +35,10 @@ export interface DownloadOptions {
   retryDelayMs: number
   log: Logger
   signal?: AbortSignal
+  /** The tokens the rate limit takes from, shared by downloads that share the limit. */
+  bucket?: TokenBucket
+  /** Called with the length of each chunk received, including chunks the download then rejects. */
+  onReceived?: (bytes: number) => void
 }
 
 export interface DownloadResult {
@@ -53,8 +58,8 @@ export interface DownloadResult {
  * image endpoint of the catalog when there is one.
  *
  * On success the partial file is complete and fsynced, ready to publish. On a rejection the
- * partial file is removed; on a network failure that outlasts the attempts it is kept, so the
- * next fetch resumes it.
+ * partial file is removed. It is kept, so the next fetch resumes it, on a network failure that
+ * outlasts the attempts, and on a full file system, which throws AgentError CACHE_FULL at once.
  */
 export async function downloadImage(options: DownloadOptions): Promise<DownloadResult> {
   const { directory, image } = options
@@ -120,14 +125,20 @@ async function receive(
       const { response, host } = await library.download(image.id, offset)
       source = host
       if (sources.at(-1) !== host) sources.push(host)
-      const appender = new FileAppender(file, verifier)
-      await pipeline(response.body, new Throttle(options.rate, options.signal), appender, {
-        signal: options.signal,
-      }).finally(() => appender.settled())
+      const appender = new FileAppender(file, verifier, options.onReceived)
+      await pipeline(
+        response.body,
+        new Throttle(options.rate, options.signal, options.bucket),
+        appender,
+        {
+          signal: options.signal,
+        },
+      ).finally(() => appender.settled())
       if (verifier.bytes < image.size) throw new Error('the connection closed before the end')
     } catch (error) {
       const failure = classify(error, image)
       if (failure !== null) throw failure
+      if (isOutOfSpace(error)) throw outOfSpace(image, error)
       if (attempt >= options.maxAttempts || options.signal?.aborted) throw error
 
       const reason = (error as Error).message
@@ -169,6 +180,22 @@ function classify(error: unknown, image: ImageFacts): DownloadRejected | null {
   return null
 }
 
+/** Returns true for a failed write to a full file system, which no other library host can fix. */
+function isOutOfSpace(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | null)?.code
+  return code === 'ENOSPC' || code === 'EDQUOT'
+}
+
+function outOfSpace(image: ImageFacts, error: unknown): AgentError {
+  return new AgentError(
+    'CACHE_FULL',
+    `The cache's file system ran out of space while image ${image.id} was written to it ` +
+      `(${(error as Error).message}). Free disk space and fetch again; ` +
+      'the download resumes from the bytes already written.',
+    { cause: error },
+  )
+}
+
 /**
  * Writes chunks at the end of the partial file and only then hashes them, so the bytes hashed
  * are always the bytes on disk, whenever the source fails.
@@ -176,12 +203,14 @@ function classify(error: unknown, image: ImageFacts): DownloadRejected | null {
 class FileAppender extends Writable {
   readonly #file: FileHandle
   readonly #verifier: DataVerifier
+  readonly #onReceived: ((bytes: number) => void) | undefined
   #writing: Promise<unknown> = Promise.resolve()
 
-  constructor(file: FileHandle, verifier: DataVerifier) {
+  constructor(file: FileHandle, verifier: DataVerifier, onReceived?: (bytes: number) => void) {
     super({ highWaterMark: 1024 * 1024 })
     this.#file = file
     this.#verifier = verifier
+    this.#onReceived = onReceived
   }
 
   /**
@@ -193,13 +222,14 @@ class FileAppender extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error) => void): void {
+    this.#onReceived?.(chunk.length)
     try {
       this.#verifier.checkRoom(chunk.length)
     } catch (error) {
       done(error as Error)
       return
     }
-    const write = this.#file.write(chunk, 0, chunk.length, this.#verifier.bytes)
+    const write = writeFully(this.#file, chunk, this.#verifier.bytes)
     this.#writing = write.then(
       () => {
         // After a destroy the bytes stay unhashed: the next attempt writes them again.
@@ -215,6 +245,23 @@ class FileAppender extends Writable {
         if (!this.destroyed) done(error as Error)
       },
     )
+  }
+}
+
+/**
+ * Writes all of `chunk` at `position`. A single write(2) may write less without an error, for
+ * example when the file system fills up, and the next call then reports the error.
+ */
+async function writeFully(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
+  let written = 0
+  while (written < chunk.length) {
+    const { bytesWritten } = await file.write(
+      chunk,
+      written,
+      chunk.length - written,
+      position + written,
+    )
+    written += bytesWritten
   }
 }
 

@@ -10,6 +10,12 @@ export interface ReporterConfig {
   version: string
 }
 
+/** An image the agent could not pre-cache, in the wire form of a report. */
+interface ReporterFailure {
+  image_id: string
+  reason: string
+}
+
 interface ReportAnswer {
   queued_images?: string[]
 }
@@ -25,7 +31,7 @@ export class LibraryReporter {
   readonly #config: ReporterConfig
   readonly #log: Logger
   readonly #queue = new Set<string>()
-  #failed: { image_id: string; reason: string }[] = []
+  #failed: ReporterFailure[] = []
   #timer: NodeJS.Timeout | undefined
   #working: Promise<void> | undefined
   #reporting: Promise<void> | undefined
@@ -68,8 +74,9 @@ export class LibraryReporter {
   }
 
   async #send(): Promise<void> {
-    const body = await this.#body()
-    const failed = this.#failed
+    // A copy: failures recorded while the report is on its way stay for the next report.
+    const failed = [...this.#failed]
+    const body = await this.#body(failed)
     let answer: ReportAnswer | undefined
     try {
       answer = await this.#agent.library.sendJson<ReportAnswer>(
@@ -86,12 +93,16 @@ export class LibraryReporter {
       throw error
     }
     this.#failed = this.#failed.filter((entry) => !failed.includes(entry))
-    for (const imageId of answer?.queued_images ?? []) this.#queue.add(imageId)
+    // The response may predate a failure that the next report tells the library about.
+    const unreported = new Set(this.#failed.map((entry) => entry.image_id))
+    for (const imageId of answer?.queued_images ?? []) {
+      if (!unreported.has(imageId)) this.#queue.add(imageId)
+    }
     if (this.#queue.size > 0)
       this.#working ??= this.#drain().finally(() => (this.#working = undefined))
   }
 
-  async #body(): Promise<Record<string, unknown>> {
+  async #body(failed: ReporterFailure[]): Promise<Record<string, unknown>> {
     const agent = this.#agent
     const { pinned } = await agent.heldImages()
     const metrics = agent.metrics
@@ -116,7 +127,7 @@ export class LibraryReporter {
         last_used: new Date(entry.lastUsed).toISOString(),
         pinned: pinned.has(entry.imageId),
       })),
-      failed_images: this.#failed,
+      failed_images: failed,
     }
   }
 
@@ -127,6 +138,8 @@ export class LibraryReporter {
         await this.#agent.fetch(imageId, { background: true })
       } catch (error) {
         const reason = error instanceof AgentError ? error.message : String(error)
+        // The library rejects a report that lists an image twice.
+        this.#failed = this.#failed.filter((entry) => entry.image_id !== imageId)
         this.#failed.push({ image_id: imageId, reason })
       }
       this.#queue.delete(imageId)

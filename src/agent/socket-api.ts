@@ -158,15 +158,13 @@ async function handle(
   const url = new URL(request.url ?? '/', 'http://agent')
   try {
     if (request.method === 'GET' && url.pathname === '/metrics') {
-      agent.metrics.set('image_agent_cache_max_bytes', await agent.maxBytes())
+      const text = await agent.renderMetrics()
       response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
-      response.end(agent.metrics.render())
+      response.end(text)
       return
     }
     const handler = routes[`${request.method} ${url.pathname}`]
-    if (handler === undefined) {
-      throw new AgentError('BAD_REQUEST', `No such call: ${request.method} ${url.pathname}.`)
-    }
+    if (handler === undefined) throw unknownCall(request.method ?? '', url.pathname, response)
     const result = await handler(agent, await readJson(request), log)
     sendJson(response, 200, result)
   } catch (error) {
@@ -178,8 +176,30 @@ async function handle(
           })
     if (failure.code === 'INTERNAL')
       log.error({ err: error, op: url.pathname }, 'agent call failed')
+    // Unread body bytes would be taken for the next request on a kept-alive connection.
+    if (!request.complete) response.setHeader('connection', 'close')
     sendJson(response, failure.status, { error: { code: failure.code, message: failure.message } })
   }
+}
+
+/** Returns the error for a call that no route takes: 405 with `Allow` for a known path, else 404. */
+function unknownCall(method: string, path: string, response: ServerResponse): AgentError {
+  const allowed = Object.keys(routes)
+    .filter((route) => route.endsWith(` ${path}`))
+    .map((route) => route.split(' ')[0]!)
+  if (path === '/metrics') allowed.push('GET')
+  if (allowed.length === 0) {
+    return new AgentError(
+      'CALL_NOT_FOUND',
+      `The agent has no call ${path}. The calls are /v1/fetch, /v1/precache, /v1/images, ` +
+        '/v1/disks, /v1/status and /metrics.',
+    )
+  }
+  response.setHeader('allow', allowed.join(', '))
+  return new AgentError(
+    'METHOD_NOT_ALLOWED',
+    `${path} does not take ${method}; use ${allowed.join(' or ')}.`,
+  )
 }
 
 async function readJson(request: IncomingMessage): Promise<Record<string, unknown>> {

@@ -32,6 +32,13 @@ describe('Throttle', () => {
     assert.ok(elapsed >= 400, `took ${elapsed} ms`)
   })
 
+  it('holds chunks larger than the rate', async () => {
+    // 192 KiB at 32 KiB/s: the second chunk waits for the 64 KiB the first one lacked and one
+    // second of tokens, so about 4 s in all.
+    const elapsed = await timePipeline(() => 32 * 1024, 2, 96 * 1024)
+    assert.ok(elapsed >= 3800, `took ${elapsed} ms`)
+  })
+
   it('passes at once without a limit', async () => {
     const elapsed = await timePipeline(() => Infinity, 256, 65536)
     assert.ok(elapsed < 2000, `took ${elapsed} ms`)

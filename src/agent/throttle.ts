@@ -2,21 +2,52 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Transform, type TransformCallback } from 'node:stream'
 
 /**
- * A transform that passes bytes on at no more than `rate()` bytes per second, with a bucket
- * of one second of tokens. The rate is read before every chunk, so a background pre-cache
+ * The tokens of a rate limit, as bytes that may pass now, with a bucket of one second of tokens.
+ * Throttles that share a bucket share its rate, so that concurrent pre-cache downloads together
+ * stay within the limit.
+ */
+export class TokenBucket {
+  #tokens = 0
+  #refilledAt = performance.now()
+
+  /** Waits until `bytes` may pass at `rate()` bytes per second, which is at once for Infinity. */
+  async take(bytes: number, rate: () => number, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      const current = rate()
+      if (!Number.isFinite(current)) return
+
+      const now = performance.now()
+      this.#tokens = Math.min(current, this.#tokens + ((now - this.#refilledAt) / 1000) * current)
+      this.#refilledAt = now
+      // A chunk larger than the bucket goes through once the bucket is full, and the tokens it
+      // lacks become a debt that the next chunks wait for, so the average stays at the rate.
+      const needed = Math.min(bytes, current)
+      if (this.#tokens >= needed) {
+        this.#tokens -= bytes
+        return
+      }
+      const waitMs = ((needed - this.#tokens) / current) * 1000
+      await sleep(Math.min(Math.max(waitMs, 1), 200), undefined, { signal })
+    }
+  }
+}
+
+/**
+ * A transform that passes bytes on at no more than `rate()` bytes per second, taking tokens from
+ * `bucket` (its own by default). The rate is read before every chunk, so a background pre-cache
  * download speeds up at once when a VM starts waiting for the same image. Infinity means no
  * limit.
  */
 export class Throttle extends Transform {
   readonly #rate: () => number
   readonly #signal: AbortSignal | undefined
-  #tokens = 0
-  #refilledAt = performance.now()
+  readonly #bucket: TokenBucket
 
-  constructor(rate: () => number, signal?: AbortSignal) {
+  constructor(rate: () => number, signal?: AbortSignal, bucket = new TokenBucket()) {
     super()
     this.#rate = rate
     this.#signal = signal
+    this.#bucket = bucket
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -24,28 +55,9 @@ export class Throttle extends Transform {
       callback(null, chunk)
       return
     }
-    this.#take(chunk.length).then(
+    this.#bucket.take(chunk.length, this.#rate, this.#signal).then(
       () => callback(null, chunk),
       (error: unknown) => callback(error as Error),
     )
-  }
-
-  async #take(bytes: number): Promise<void> {
-    for (;;) {
-      const rate = this.#rate()
-      if (!Number.isFinite(rate)) return
-
-      const now = performance.now()
-      this.#tokens = Math.min(rate, this.#tokens + ((now - this.#refilledAt) / 1000) * rate)
-      this.#refilledAt = now
-      // A chunk larger than the bucket goes through once the bucket is full.
-      const needed = Math.min(bytes, rate)
-      if (this.#tokens >= needed) {
-        this.#tokens -= needed
-        return
-      }
-      const waitMs = ((needed - this.#tokens) / rate) * 1000
-      await sleep(Math.min(Math.max(waitMs, 1), 200), undefined, { signal: this.#signal })
-    }
   }
 }

@@ -71,17 +71,22 @@ async function makeVmDisk(agent: ImageAgent, request: DiskRequest, log: Logger):
   const { image } = fetched
   return agent.holding(image.id, async () => {
     const qemuFormat = checkFormat(image)
+    const temporary = join(
+      dirname(request.path),
+      `.${basename(request.path)}.${randomBytes(6).toString('hex')}.tmp`,
+    )
     const disk: VmDisk = {
       path: request.path,
       imageId: image.id,
       format: request.format,
       backingFile: request.format === 'qcow2' ? fetched.path : null,
       createdAt: Date.now(),
+      temporaryPath: temporary,
     }
     // Registered first: an overlay that exists must always pin its base, even after a crash.
     await agent.disks.add(disk)
     try {
-      await buildDisk(fetched.path, qemuFormat, request)
+      await buildDisk(fetched.path, qemuFormat, request, temporary)
       agent.disks.created(request.path)
     } catch (error) {
       await agent.disks.remove(request.path)
@@ -97,6 +102,13 @@ async function makeVmDisk(agent: ImageAgent, request: DiskRequest, log: Logger):
 
 /** Deletes a VM disk that `createVmDisk` made, which unpins its base image. */
 export async function deleteVmDisk(agent: ImageAgent, path: string, log: Logger): Promise<void> {
+  // Deleting the entry while the disk is built would leave an overlay that pins nothing.
+  if (agent.disks.isClaimed(path)) {
+    throw new AgentError(
+      'DISK_BUSY',
+      `A disk create for ${path} is running. Delete the disk after it has finished.`,
+    )
+  }
   const disk = agent.disks.get(path)
   if (disk === undefined) {
     throw new AgentError('DISK_NOT_FOUND', `${path} is not a VM disk made by this agent.`)
@@ -163,11 +175,12 @@ function checkSize(size: number, virtualSize: number, minDisk: number, imageId: 
   )
 }
 
-async function buildDisk(base: string, qemuFormat: string, request: DiskRequest): Promise<void> {
-  const temporary = join(
-    dirname(request.path),
-    `.${basename(request.path)}.${randomBytes(6).toString('hex')}.tmp`,
-  )
+async function buildDisk(
+  base: string,
+  qemuFormat: string,
+  request: DiskRequest,
+  temporary: string,
+): Promise<void> {
   const limits = { timeoutMs: 60 * 60 * 1000, cpuSeconds: 3600, maxStdoutBytes: 0 }
   try {
     if (request.format === 'qcow2') {

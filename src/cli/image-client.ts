@@ -170,6 +170,15 @@ export class ImageClient {
       response.body.resume()
       throw new CliError(`The image service ignored the range request for image ${imageId}.`)
     }
+    // Bytes from another offset would be written in the wrong place and fail the checksum.
+    const range = response.headers['content-range']
+    if (offset > 0 && response.status === 206 && !range?.startsWith(`bytes ${offset}-`)) {
+      response.body.resume()
+      throw new CliError(
+        `The image service sent Content-Range ${JSON.stringify(range ?? null)} for a range ` +
+          `request from byte ${offset} of image ${imageId}.`,
+      )
+    }
     await throwIfError(response)
     if (response.status !== 204) return response
 

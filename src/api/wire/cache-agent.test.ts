@@ -39,6 +39,30 @@ describe('parseAgentReport', () => {
     assert.equal(report.cachedImages[0]?.lastUsed?.toISOString(), '2026-12-04T21:00:00.500Z')
   })
 
+  it('rejects days that the month lacks', () => {
+    for (const lastUsed of [
+      '2026-02-30T00:00:00Z',
+      '2026-04-31T12:00:00Z',
+      '2026-02-29T00:00:00Z',
+    ]) {
+      const entry = { image_id: upperCaseId, size: 7, hits: 1, last_used: lastUsed, pinned: true }
+      assert.throws(
+        () => parseAgentReport(reportBody({ cached_images: [entry] })),
+        /cached_images\[0\]\.last_used must be an ISO 8601 time/,
+        lastUsed,
+      )
+    }
+    const leapDay = {
+      image_id: upperCaseId,
+      size: 7,
+      hits: 1,
+      last_used: '2028-02-29T00:00:00Z',
+      pinned: true,
+    }
+    const report = parseAgentReport(reportBody({ cached_images: [leapDay] }))
+    assert.equal(report.cachedImages[0]?.lastUsed?.toISOString(), '2028-02-29T00:00:00.000Z')
+  })
+
   it('truncates long failure reasons', () => {
     const failure = { image_id: upperCaseId, reason: 'x'.repeat(maxReasonLength + 50) }
     const report = parseAgentReport(reportBody({ failed_images: [failure] }))

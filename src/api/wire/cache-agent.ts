@@ -98,10 +98,17 @@ function parseFailedImage(entry: JsonObject, field: string): AgentFailedImage {
 function parseLastUsed(value: unknown, field: string): Date | null {
   if (value === null) return null
   const time = typeof value === 'string' && timestampPattern.test(value) ? Date.parse(value) : NaN
-  if (Number.isNaN(time)) {
+  if (Number.isNaN(time) || !isCalendarDate((value as string).slice(0, 10))) {
     throw invalid(field, 'must be an ISO 8601 time with a time zone, such as 2026-12-04T21:00:00Z')
   }
   return new Date(time)
+}
+
+// Date.parse rolls days past the end of a month over, so 2026-02-30 would become March 2.
+function isCalendarDate(text: string): boolean {
+  const [year, month, day] = text.split('-').map(Number) as [number, number, number]
+  const date = new Date(Date.UTC(year, month - 1, day))
+  return date.getUTCMonth() === month - 1 && date.getUTCDate() === day
 }
 
 function requireObject(value: unknown, field: string): JsonObject {
