@@ -1,5 +1,5 @@
 import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, chmod } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
 
 /** The record of one verified image copy in the cache. */
@@ -158,8 +158,8 @@ export class CacheDirectory {
     await rename(this.partialPath(meta.imageId), disk)
     await chmod(disk, 0o444)
     const stored: StoredMeta = { ...meta, mtimeMs: (await stat(disk)).mtimeMs }
+    // writeDurable also syncs staging, so the rename of the data file is durable too.
     await writeDurable(join(staging, 'meta.json'), stored)
-    await syncDirectory(staging)
 
     await this.remove(meta.imageId)
     await rename(staging, join(this.imagesDir, meta.imageId))
@@ -276,7 +276,10 @@ function storedMeta(entry: CachedImage): StoredMeta {
 
 let temporaryCounter = 0
 
-/** Writes JSON to a temporary file, fsyncs it and renames it over `path`. */
+/**
+ * Writes JSON to a temporary file, fsyncs it, renames it over `path` and fsyncs the directory,
+ * so that after a power loss `path` has either the old or the new content, and keeps the new.
+ */
 export async function writeDurable(path: string, value: unknown): Promise<void> {
   const temporary = `${path}.${process.pid}-${++temporaryCounter}.tmp`
   const file = await open(temporary, 'w', 0o644)
@@ -287,6 +290,7 @@ export async function writeDurable(path: string, value: unknown): Promise<void> 
     await file.close()
   }
   await rename(temporary, path)
+  await syncDirectory(dirname(path))
 }
 
 export async function syncDirectory(path: string): Promise<void> {
