@@ -41,8 +41,13 @@ export const routes: Readonly<Record<string, Handler>> = {
   },
   'POST /v1/precache': async (agent, body, log) => {
     const image = requireText(body, 'image')
-    agent.fetch(image, { background: true }).catch((error: unknown) => {
-      log.warn({ op: 'precache', err: error }, 'pre-cache failed')
+    // The response waits for the image lookup, so an unknown image fails here. Only the download
+    // runs in the background.
+    await new Promise<void>((found, failed) => {
+      agent.fetch(image, { background: true, check: () => found() }).catch((error: unknown) => {
+        failed(error)
+        log.warn({ op: 'precache', image, err: error }, 'pre-cache failed')
+      })
     })
     return { queued: image }
   },

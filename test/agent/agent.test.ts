@@ -274,6 +274,15 @@ describe('an image that changed in the library', () => {
     await run('qemu-img', ['check', '-q', '-f', 'qcow2', disk])
   })
 
+  it('rejects a pre-cache of an unknown image at once', async () => {
+    const unknown = 'f3a1c2d4-0000-4000-8000-000000000000'
+    await expectAgentError(
+      agent.call('POST', '/v1/precache', { image: unknown }),
+      'IMAGE_NOT_FOUND',
+      /not in the library/,
+    )
+  })
+
   it('finds an image by its name', async () => {
     const image = await uploadQcow2('named-image', 1)
     const fetched = await agentFetch(agent, 'named-image')
