@@ -57,7 +57,7 @@ describe(
         network.hosts.map((host) => host.address),
       )
       for (const index of [0, 1]) {
-        const dataDir = await mkdtemp(join(tmpdir(), 'image-library-test-'))
+        const dataDir = await mkdtemp(join(shared, 'host-'))
         await cp(tls, join(dataDir, 'tls'), { recursive: true })
         await writeFile(join(dataDir, 'image-library.toml'), hostConfig(index))
         const host = network.hosts[index]!

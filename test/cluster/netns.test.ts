@@ -117,7 +117,7 @@ for (const database of ['SQLite', 'PostgreSQL'] as const) {
           network.hosts.map((host) => host.address),
         )
         for (let i = 0; i < hostCount; i++) {
-          const dataDir = await mkdtemp(join(tmpdir(), 'image-library-test-'))
+          const dataDir = await mkdtemp(join(shared, 'host-'))
           await cp(tls, join(dataDir, 'tls'), { recursive: true })
           await writeFile(join(dataDir, 'image-library.toml'), hostConfig(i))
           await startHost(i, dataDir)

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { callAgent } from '../../src/agent/agent-client.js'
@@ -13,7 +13,10 @@ export interface RunningAgent {
   stderr(): string
   /** Calls the agent's socket API. */
   call<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T>
-  /** Stops the agent with SIGTERM (SIGKILL after 10 s) and waits for it to exit. */
+  /**
+   * Stops the agent with SIGTERM (SIGKILL after 10 s), waits for it to exit, and removes the
+   * cache directory unless the caller gave it.
+   */
   stop(): Promise<number | null>
 }
 
@@ -55,7 +58,11 @@ export async function startAgent(
     pid: child.pid!,
     stderr: () => stderr,
     call: (method, path, body) => callAgent(socket, method, path, body),
-    stop: () => stopChild(child),
+    stop: async () => {
+      const code = await stopChild(child)
+      if (options.cacheDir === undefined) await rm(cacheDir, { recursive: true, force: true })
+      return code
+    },
   }
 }
 
