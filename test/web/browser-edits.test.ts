@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { Page } from 'playwright-core'
+import {
+  browserSkipReason,
+  collectPageErrors,
+  launchBrowser,
+  type TestBrowser,
+} from '../helpers/browser.js'
+import { imageClient, issueToken } from '../helpers/client.js'
+import { createTenant, startServer, type RunningServer, type Tenant } from '../helpers/server.js'
+
+const patchType = 'application/openstack-images-v2.1-json-patch'
+
+/** Fills the login form and waits for the image list. */
+async function logIn(page: Page, server: RunningServer, tenant: Tenant): Promise<void> {
+  await page.goto(`${server.imageUrl}/ui/#/images`)
+  await page.getByLabel('Domain').fill('Default')
+  await page.getByLabel('User name').fill(tenant.username)
+  await page.getByLabel('Password').fill(tenant.password)
+  await page.getByLabel('Project', { exact: true }).fill(tenant.project)
+  await page.getByRole('button', { name: 'Log in' }).click()
+  await page.getByRole('heading', { name: 'Images', level: 1 }).waitFor()
+}
+
+describe('web UI edits with other clients at work', { skip: browserSkipReason() }, () => {
+  let server: RunningServer
+  let browser: TestBrowser
+  let carol: Tenant
+  const pageErrors: string[] = []
+  const carolApi = async () => imageClient(server, await issueToken(server, carol))
+
+  before(async () => {
+    server = await startServer()
+    carol = await createTenant(server, 'carol')
+    browser = await launchBrowser()
+  })
+
+  after(async () => {
+    await browser?.close()
+    await server?.stop()
+  })
+
+  it('keeps a concurrent change by another client', async () => {
+    const api = await carolApi()
+    const created = await api('POST', '/v2/images', {
+      body: {
+        name: 'edited-twice',
+        disk_format: 'raw',
+        container_format: 'bare',
+        tags: ['a,b', ' padded '],
+        color: 'red',
+      },
+    })
+    assert.equal(created.status, 201)
+    const id = created.json().id as string
+
+    const page = await browser.context.newPage()
+    const errors = collectPageErrors(page)
+    await logIn(page, server, carol)
+    await page.goto(`${server.imageUrl}/ui/#/images/${id}`)
+    await page.getByRole('button', { name: 'Edit' }).click()
+    await page.getByLabel('Name', { exact: true }).waitFor()
+
+    const changed = await api('PATCH', `/v2/images/${id}`, {
+      headers: { 'content-type': patchType },
+      body: [{ op: 'replace', path: '/color', value: 'blue' }],
+    })
+    assert.equal(changed.status, 200)
+    // A queued image is polled, so the page reads the other client's change while the form is open.
+    await page.waitForResponse((response) => response.url().endsWith(`/v2/images/${id}`))
+    await page.locator('.detail-grid td', { hasText: 'blue' }).waitFor()
+
+    await page.getByLabel('Name', { exact: true }).fill('renamed')
+    await page.getByRole('button', { name: 'Save changes' }).click()
+    await page.getByText('Changes saved.').waitFor()
+
+    const image = (await api('GET', `/v2/images/${id}`)).json()
+    assert.equal(image.name, 'renamed')
+    assert.equal(image.color, 'blue', "the other client's change is kept")
+    assert.deepEqual(image.tags.sort(), [' padded ', 'a,b'], 'untouched tags are kept as they are')
+    await page.close()
+    pageErrors.push(...errors)
+  })
+
+  it('shows no console errors or policy violations', () => {
+    assert.deepEqual(pageErrors, [])
+  })
+})
