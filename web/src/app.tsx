@@ -3,6 +3,7 @@ import { setUnauthorizedListener } from './api/http.js'
 import {
   listProjects,
   logOut,
+  retireToken,
   switchProject,
   type ProjectSummary,
   type Session,
@@ -28,7 +29,10 @@ export function App() {
       setSession(null)
       setNotice(message)
     }
-    setUnauthorizedListener(() => expire('Your session has ended. Log in again.'))
+    // A 401 for an earlier project's token, which a switch revokes, leaves this session alone.
+    setUnauthorizedListener((token) => {
+      if (token === session.token) expire('Your session has ended. Log in again.')
+    })
     // setTimeout fires at once for delays past 2^31 - 1 ms, so long token lifetimes are capped.
     const untilExpiry = Math.min(session.expiresAt.getTime() - Date.now(), 2 ** 31 - 1)
     const timer = setTimeout(() => expire('Your session has expired. Log in again.'), untilExpiry)
@@ -73,6 +77,13 @@ function Shell({ session, onSessionChange, onLogOut }: ShellProps) {
   const [cliOpen, setCliOpen] = useState(false)
   const [error, setError] = useState<string | null>(null)
   const main = useRef<HTMLElement>(null)
+  const [retiredToken, setRetiredToken] = useState<string | null>(null)
+
+  // Effects run after the render that unmounted the old project's page, so the requests its
+  // clean-up starts are running by now, and retireToken waits for them.
+  useEffect(() => {
+    if (retiredToken !== null) retireToken(retiredToken).catch(() => undefined)
+  }, [retiredToken])
 
   const logOutNow = () => {
     // The token is dropped from memory even if the revocation request fails.
@@ -103,6 +114,7 @@ function Shell({ session, onSessionChange, onLogOut }: ShellProps) {
             onSwitch={(next) => {
               setError(null)
               onSessionChange(next)
+              setRetiredToken(session.token)
             }}
             onError={setError}
           />

@@ -1,4 +1,4 @@
-import { sendJson, send } from './http.js'
+import { requestsSettled, sendJson, send } from './http.js'
 
 /** The logged-in user's token and what it grants; the token lives only in this object. */
 export interface Session {
@@ -70,7 +70,10 @@ export async function logIn(credentials: Credentials): Promise<Session> {
   return requestToken(body)
 }
 
-/** Trades the session's token for one scoped to another of the user's projects. */
+/**
+ * Gets a token scoped to another of the user's projects. The session's token stays valid:
+ * the caller retires it with {@link retireToken} once the page has moved to the new session.
+ */
 export async function switchProject(session: Session, projectId: string): Promise<Session> {
   const body = {
     auth: {
@@ -78,10 +81,17 @@ export async function switchProject(session: Session, projectId: string): Promis
       scope: { project: { id: projectId } },
     },
   }
-  const next = await requestToken(body)
-  // The old token would stay valid until it expires; nothing needs it any more.
-  await revokeToken(session.token).catch(() => undefined)
-  return next
+  return requestToken(body)
+}
+
+/**
+ * Revokes a token that the UI no longer uses, after the requests that still carry it have
+ * finished. A page that unmounts may still need it, for example to delete the record of the
+ * upload that leaving the page cancelled.
+ */
+export async function retireToken(token: string): Promise<void> {
+  await requestsSettled(token)
+  await revokeToken(token)
 }
 
 /** Revokes the session's token, so that a copy of it is useless. */

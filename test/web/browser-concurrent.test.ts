@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { promisify } from 'node:util'
 import type { Page } from 'playwright-core'
 import {
   browserSkipReason,
@@ -8,8 +13,15 @@ import {
   type TestBrowser,
 } from '../helpers/browser.js'
 import { imageClient, issueToken } from '../helpers/client.js'
-import { createTenant, startServer, type RunningServer, type Tenant } from '../helpers/server.js'
+import {
+  admin,
+  createTenant,
+  startServer,
+  type RunningServer,
+  type Tenant,
+} from '../helpers/server.js'
 
+const run = promisify(execFile)
 const patchType = 'application/openstack-images-v2.1-json-patch'
 
 /** Fills the login form and waits for the image list. */
@@ -23,22 +35,27 @@ async function logIn(page: Page, server: RunningServer, tenant: Tenant): Promise
   await page.getByRole('heading', { name: 'Images', level: 1 }).waitFor()
 }
 
-describe('web UI edits with other clients at work', { skip: browserSkipReason() }, () => {
+describe('web UI while other work runs', { skip: browserSkipReason() }, () => {
   let server: RunningServer
   let browser: TestBrowser
   let carol: Tenant
+  let workDir: string
   const pageErrors: string[] = []
   const carolApi = async () => imageClient(server, await issueToken(server, carol))
 
   before(async () => {
     server = await startServer()
     carol = await createTenant(server, 'carol')
+    await admin(server, ['project', 'create', 'carol-second'])
+    await admin(server, ['role', 'add', '--project', 'carol-second', '--user', 'carol', 'member'])
+    workDir = await mkdtemp(join(tmpdir(), 'ui-concurrent-'))
     browser = await launchBrowser()
   })
 
   after(async () => {
     await browser?.close()
     await server?.stop()
+    if (workDir !== undefined) await rm(workDir, { recursive: true, force: true })
   })
 
   it('keeps a concurrent change by another client', async () => {
@@ -79,6 +96,44 @@ describe('web UI edits with other clients at work', { skip: browserSkipReason() 
     assert.equal(image.name, 'renamed')
     assert.equal(image.color, 'blue', "the other client's change is kept")
     assert.deepEqual(image.tags.sort(), [' padded ', 'a,b'], 'untouched tags are kept as they are')
+    await page.close()
+    pageErrors.push(...errors)
+  })
+
+  it('cancels an upload when the project is switched', async () => {
+    const big = join(workDir, 'big.raw')
+    await run('qemu-img', ['create', '-q', '-f', 'raw', big, '1G'])
+    const page = await browser.context.newPage()
+    const errors = collectPageErrors(page)
+    await logIn(page, server, carol)
+    // Throttled to 4 MiB/s, the upload is still running when the project changes.
+    const cdp = await browser.context.newCDPSession(page)
+    await cdp.send('Network.enable')
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: 4 * 1024 * 1024,
+    })
+    await page.getByRole('link', { name: 'Upload', exact: true }).click()
+    await page.getByLabel('Image file').setInputFiles(big)
+    await page.getByText('detected raw').waitFor()
+    await page.getByLabel('Name').fill('switched-during-upload')
+    await page.getByRole('button', { name: 'Upload', exact: true }).click()
+    await page.getByText(/ of 1\.0 GiB \(\d+%\)/).waitFor()
+
+    const revoked = page.waitForResponse(
+      (response) =>
+        response.request().method() === 'DELETE' && response.url().endsWith('/auth/tokens'),
+    )
+    await page.locator('#project-select').selectOption({ label: 'carol-second' })
+    await revoked
+    await cdp.detach()
+
+    assert.equal(await page.getByRole('button', { name: 'Log in' }).count(), 0, 'still logged in')
+    assert.equal(await page.locator('#project-select option:checked').innerText(), 'carol-second')
+    const listing = await (await carolApi())('GET', '/v2/images?name=switched-during-upload')
+    assert.deepEqual(listing.json().images, [], 'the record of the cancelled upload is deleted')
     await page.close()
     pageErrors.push(...errors)
   })
