@@ -12,7 +12,7 @@ import {
   launchBrowser,
   type TestBrowser,
 } from '../helpers/browser.js'
-import { imageClient, issueToken } from '../helpers/client.js'
+import { call, imageClient, issueToken } from '../helpers/client.js'
 import {
   admin,
   createTenant,
@@ -134,6 +134,28 @@ describe('web UI while other work runs', { skip: browserSkipReason() }, () => {
     assert.equal(await page.locator('#project-select option:checked').innerText(), 'carol-second')
     const listing = await (await carolApi())('GET', '/v2/images?name=switched-during-upload')
     assert.deepEqual(listing.json().images, [], 'the record of the cancelled upload is deleted')
+    await page.close()
+    pageErrors.push(...errors)
+  })
+
+  it('logs out when a switch finds the token revoked', async () => {
+    const page = await browser.context.newPage()
+    const errors = collectPageErrors(page)
+    const issued = page.waitForResponse(
+      (response) => response.request().method() === 'POST' && response.url().endsWith('/tokens'),
+    )
+    await logIn(page, server, carol)
+    const token = (await issued).headers()['x-subject-token']
+    assert.ok(token !== undefined)
+    const revoked = await call(server, server.identityUrl, 'DELETE', '/v3/auth/tokens', {
+      token: await issueToken(server),
+      headers: { 'x-subject-token': token },
+    })
+    assert.equal(revoked.status, 204)
+
+    await page.locator('#project-select').selectOption({ label: 'carol-second' })
+    await page.getByText('Your session has ended. Log in again.').waitFor()
+    assert.equal(await page.getByRole('button', { name: 'Log in' }).count(), 1)
     await page.close()
     pageErrors.push(...errors)
   })

@@ -1,4 +1,4 @@
-import { requestsSettled, sendJson, send } from './http.js'
+import { ApiError, reportUnauthorized, requestsSettled, sendJson, send } from './http.js'
 
 /** The logged-in user's token and what it grants; the token lives only in this object. */
 export interface Session {
@@ -81,7 +81,13 @@ export async function switchProject(session: Session, projectId: string): Promis
       scope: { project: { id: projectId } },
     },
   }
-  return requestToken(body)
+  try {
+    return await requestToken(body)
+  } catch (error) {
+    // A 401 means the session's own token is invalid, which ends the session as elsewhere.
+    if (error instanceof ApiError) reportUnauthorized(error.status, session.token)
+    throw error
+  }
 }
 
 /**
