@@ -102,7 +102,9 @@ function Shell({ session, onSessionChange, onLogOut }: ShellProps) {
         <nav aria-label="Main">
           <ul>
             <NavLink route={{ page: 'list', tab: 'images' }} current={route} label="Images" />
-            <NavLink route={{ page: 'upload' }} current={route} label="Upload" />
+            {session.canWrite && (
+              <NavLink route={{ page: 'upload' }} current={route} label="Upload" />
+            )}
             {session.isAdmin && (
               <NavLink route={{ page: 'health' }} current={route} label="Service health" />
             )}
@@ -157,7 +159,11 @@ function Page({ route, session, api }: { route: Route; session: Session; api: Im
     case 'image':
       return <ImageDetailPage key={route.id} id={route.id} session={session} api={api} />
     case 'upload':
-      return <UploadPage session={session} api={api} />
+      return session.canWrite ? (
+        <UploadPage session={session} api={api} />
+      ) : (
+        <p>Uploading needs the member role on this project; your roles only allow reading.</p>
+      )
     case 'health':
       return session.isAdmin ? (
         <HealthPage api={api} />

@@ -8,6 +8,8 @@ export interface Session {
   project: { id: string; name: string; domainName: string }
   roles: string[]
   isAdmin: boolean
+  /** Whether the roles allow changes: the API rejects writes by a user with `reader` alone. */
+  canWrite: boolean
   /** The public identity endpoint from the catalog, for RC files. */
   identityUrl: string | null
   /** The region of the public image endpoint. */
@@ -145,6 +147,7 @@ function sessionOf(token: string, body: TokenBody): Session {
     project: { id: project.id, name: project.name, domainName: project.domain.name },
     roles: names,
     isAdmin: names.includes('admin'),
+    canWrite: names.includes('admin') || names.includes('member'),
     identityUrl: publicEndpoint('identity')?.url ?? null,
     regionName: publicEndpoint('image')?.region ?? null,
   }

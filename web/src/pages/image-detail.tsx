@@ -68,7 +68,7 @@ export function ImageDetailPage({ id, session, api }: ImageDetailPageProps) {
     )
   }
 
-  const mayChange = session.isAdmin || image.owner === session.project.id
+  const mayChange = session.canWrite && (session.isAdmin || image.owner === session.project.id)
   return (
     <section aria-labelledby="image-heading">
       <p>
@@ -425,7 +425,10 @@ function MembersSection(props: MembersSectionProps) {
           Your project's membership is <StatusBadge status={own.status} />. Accepted images appear
           in your image list.
         </p>
-        <div class="buttons">
+        {!session.canWrite && (
+          <p class="hint">Accepting or rejecting it needs the member role on this project.</p>
+        )}
+        <div class="buttons" hidden={!session.canWrite}>
           <button
             type="button"
             class="primary"
