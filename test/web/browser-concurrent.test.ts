@@ -138,6 +138,43 @@ describe('web UI while other work runs', { skip: browserSkipReason() }, () => {
     pageErrors.push(...errors)
   })
 
+  it('cancels an upload on log out', async () => {
+    const big = join(workDir, 'big.raw')
+    await run('qemu-img', ['create', '-q', '-f', 'raw', big, '1G'])
+    const page = await browser.context.newPage()
+    const errors = collectPageErrors(page)
+    await logIn(page, server, carol)
+    // Throttled to 4 MiB/s, the upload is still running at log out.
+    const cdp = await browser.context.newCDPSession(page)
+    await cdp.send('Network.enable')
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: 4 * 1024 * 1024,
+    })
+    await page.getByRole('link', { name: 'Upload', exact: true }).click()
+    await page.getByLabel('Image file').setInputFiles(big)
+    await page.getByText('detected raw').waitFor()
+    await page.getByLabel('Name').fill('logged-out-during-upload')
+    await page.getByRole('button', { name: 'Upload', exact: true }).click()
+    await page.getByText(/ of 1\.0 GiB \(\d+%\)/).waitFor()
+
+    const revoked = page.waitForResponse(
+      (response) =>
+        response.request().method() === 'DELETE' && response.url().endsWith('/auth/tokens'),
+    )
+    await page.getByRole('button', { name: 'Log out' }).click()
+    assert.equal((await revoked).status(), 204)
+    await cdp.detach()
+
+    await page.getByText('You have logged out.').waitFor()
+    const listing = await (await carolApi())('GET', '/v2/images?name=logged-out-during-upload')
+    assert.deepEqual(listing.json().images, [], 'the record of the cancelled upload is deleted')
+    await page.close()
+    pageErrors.push(...errors)
+  })
+
   it('logs out when a switch finds the token revoked', async () => {
     const page = await browser.context.newPage()
     const errors = collectPageErrors(page)

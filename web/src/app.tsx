@@ -2,7 +2,6 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { setUnauthorizedListener } from './api/http.js'
 import {
   listProjects,
-  logOut,
   retireToken,
   switchProject,
   type ProjectSummary,
@@ -22,6 +21,13 @@ import { hrefOf, useRoute, type Route } from './router.js'
 export function App() {
   const [session, setSession] = useState<Session | null>(null)
   const [notice, setNotice] = useState<string | null>(null)
+  const [retiredToken, setRetiredToken] = useState<string | null>(null)
+
+  // Effects run after the render that unmounted the pages of the old token, so the requests
+  // their clean-up starts are running by now, and retireToken waits for them.
+  useEffect(() => {
+    if (retiredToken !== null) retireToken(retiredToken).catch(() => undefined)
+  }, [retiredToken])
 
   useEffect(() => {
     if (session === null) return undefined
@@ -56,8 +62,12 @@ export function App() {
   return (
     <Shell
       session={session}
-      onSessionChange={setSession}
+      onSessionChange={(next) => {
+        setRetiredToken(session.token)
+        setSession(next)
+      }}
       onLogOut={() => {
+        setRetiredToken(session.token)
         setSession(null)
         setNotice('You have logged out.')
       }}
@@ -77,18 +87,6 @@ function Shell({ session, onSessionChange, onLogOut }: ShellProps) {
   const [cliOpen, setCliOpen] = useState(false)
   const [error, setError] = useState<string | null>(null)
   const main = useRef<HTMLElement>(null)
-  const [retiredToken, setRetiredToken] = useState<string | null>(null)
-
-  // Effects run after the render that unmounted the old project's page, so the requests its
-  // clean-up starts are running by now, and retireToken waits for them.
-  useEffect(() => {
-    if (retiredToken !== null) retireToken(retiredToken).catch(() => undefined)
-  }, [retiredToken])
-
-  const logOutNow = () => {
-    // The token is dropped from memory even if the revocation request fails.
-    logOut(session).finally(onLogOut)
-  }
 
   return (
     <div class="shell">
@@ -116,7 +114,6 @@ function Shell({ session, onSessionChange, onLogOut }: ShellProps) {
             onSwitch={(next) => {
               setError(null)
               onSessionChange(next)
-              setRetiredToken(session.token)
             }}
             onError={setError}
           />
@@ -127,7 +124,7 @@ function Shell({ session, onSessionChange, onLogOut }: ShellProps) {
           <button type="button" onClick={() => setCliOpen(true)}>
             Import with CLI
           </button>
-          <button type="button" onClick={logOutNow}>
+          <button type="button" onClick={onLogOut}>
             Log out
           </button>
         </div>

@@ -102,11 +102,6 @@ export async function retireToken(token: string): Promise<void> {
   await revokeToken(token)
 }
 
-/** Revokes the session's token, so that a copy of it is useless. */
-export async function logOut(session: Session): Promise<void> {
-  await revokeToken(session.token)
-}
-
 /** Lists the projects on which the user has a role. */
 export async function listProjects(session: Session): Promise<ProjectSummary[]> {
   const body = await sendJson<{ projects: ProjectSummary[] }>(
