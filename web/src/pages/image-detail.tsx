@@ -519,7 +519,11 @@ function MembersTable(props: { members: ImageMember[]; onRemove(projectId: strin
                 <Time value={member.updated_at} />
               </td>
               <td>
-                <button type="button" onClick={() => props.onRemove(member.member_id)}>
+                <button
+                  type="button"
+                  aria-label={`Remove project ${member.member_id}`}
+                  onClick={() => props.onRemove(member.member_id)}
+                >
                   Remove
                 </button>
               </td>
