@@ -216,6 +216,8 @@ describe('web UI in Chromium', { skip: browserSkipReason() }, () => {
     await page.getByLabel('Project ID').fill(bob.projectId)
     await page.getByRole('button', { name: 'Share with project' }).click()
     await page.locator('table', { hasText: bob.projectId }).getByText('pending').waitFor()
+    // Each row's button names its project, so a screen reader can tell the buttons apart.
+    await page.getByRole('button', { name: `Remove project ${bob.projectId}` }).waitFor()
 
     const image = (await (await aliceApi())('GET', `/v2/images/${sharedImageId}`)).json()
     assert.equal(image.name, 'alice-shared')

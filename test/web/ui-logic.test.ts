@@ -4,6 +4,8 @@ import { renderWebobError } from '../../src/api/middleware/webob-errors.js'
 import { describeApiError, errorDetailOf } from '../../web/src/lib/api-error.js'
 import {
   buildImagePatch,
+  editedTags,
+  formatTags,
   parseTags,
   propertiesOf,
   type WireImage,
@@ -163,6 +165,22 @@ describe('image JSON patch', () => {
       propertiesOf(image).map(([key]) => key),
       ['a/b~c', 'hw_disk_bus', 'os_distro'],
     )
+  })
+
+  it('keeps a missing name when the name field stays empty', () => {
+    const unnamed = { ...image, name: null }
+    assert.deepEqual(buildImagePatch(unnamed, { ...unchanged, name: '' }), [])
+  })
+
+  it('keeps tags with commas and spaces when their text is untouched', () => {
+    const tagged = { ...image, tags: ['a,b', ' padded '] }
+    const tags = editedTags(tagged.tags, formatTags(tagged.tags))
+    assert.deepEqual(tags, ['a,b', ' padded '])
+    assert.deepEqual(buildImagePatch(tagged, { ...unchanged, tags }), [])
+  })
+
+  it('splits edited tag text on commas', () => {
+    assert.deepEqual(editedTags(['a,b'], 'a,b, c'), ['a', 'b', 'c'])
   })
 
   it('splits tags on commas without blanks or duplicates', () => {

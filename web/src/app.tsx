@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { setUnauthorizedListener } from './api/http.js'
 import {
   listProjects,
-  logOut,
+  retireToken,
   switchProject,
   type ProjectSummary,
   type Session,
@@ -21,6 +21,13 @@ import { hrefOf, useRoute, type Route } from './router.js'
 export function App() {
   const [session, setSession] = useState<Session | null>(null)
   const [notice, setNotice] = useState<string | null>(null)
+  const [retiredToken, setRetiredToken] = useState<string | null>(null)
+
+  // Effects run after the render that unmounted the pages of the old token, so the requests
+  // their clean-up starts are running by now, and retireToken waits for them.
+  useEffect(() => {
+    if (retiredToken !== null) retireToken(retiredToken).catch(() => undefined)
+  }, [retiredToken])
 
   useEffect(() => {
     if (session === null) return undefined
@@ -28,7 +35,10 @@ export function App() {
       setSession(null)
       setNotice(message)
     }
-    setUnauthorizedListener(() => expire('Your session has ended. Log in again.'))
+    // A 401 for an earlier project's token, which a switch revokes, leaves this session alone.
+    setUnauthorizedListener((token) => {
+      if (token === session.token) expire('Your session has ended. Log in again.')
+    })
     // setTimeout fires at once for delays past 2^31 - 1 ms, so long token lifetimes are capped.
     const untilExpiry = Math.min(session.expiresAt.getTime() - Date.now(), 2 ** 31 - 1)
     const timer = setTimeout(() => expire('Your session has expired. Log in again.'), untilExpiry)
@@ -52,8 +62,12 @@ export function App() {
   return (
     <Shell
       session={session}
-      onSessionChange={setSession}
+      onSessionChange={(next) => {
+        setRetiredToken(session.token)
+        setSession(next)
+      }}
       onLogOut={() => {
+        setRetiredToken(session.token)
         setSession(null)
         setNotice('You have logged out.')
       }}
@@ -74,11 +88,6 @@ function Shell({ session, onSessionChange, onLogOut }: ShellProps) {
   const [error, setError] = useState<string | null>(null)
   const main = useRef<HTMLElement>(null)
 
-  const logOutNow = () => {
-    // The token is dropped from memory even if the revocation request fails.
-    logOut(session).finally(onLogOut)
-  }
-
   return (
     <div class="shell">
       <button type="button" class="skip-link" onClick={() => main.current?.focus()}>
@@ -91,7 +100,9 @@ function Shell({ session, onSessionChange, onLogOut }: ShellProps) {
         <nav aria-label="Main">
           <ul>
             <NavLink route={{ page: 'list', tab: 'images' }} current={route} label="Images" />
-            <NavLink route={{ page: 'upload' }} current={route} label="Upload" />
+            {session.canWrite && (
+              <NavLink route={{ page: 'upload' }} current={route} label="Upload" />
+            )}
             {session.isAdmin && (
               <NavLink route={{ page: 'health' }} current={route} label="Service health" />
             )}
@@ -113,7 +124,7 @@ function Shell({ session, onSessionChange, onLogOut }: ShellProps) {
           <button type="button" onClick={() => setCliOpen(true)}>
             Import with CLI
           </button>
-          <button type="button" onClick={logOutNow}>
+          <button type="button" onClick={onLogOut}>
             Log out
           </button>
         </div>
@@ -145,7 +156,11 @@ function Page({ route, session, api }: { route: Route; session: Session; api: Im
     case 'image':
       return <ImageDetailPage key={route.id} id={route.id} session={session} api={api} />
     case 'upload':
-      return <UploadPage session={session} api={api} />
+      return session.canWrite ? (
+        <UploadPage session={session} api={api} />
+      ) : (
+        <p>Uploading needs the member role on this project; your roles only allow reading.</p>
+      )
     case 'health':
       return session.isAdmin ? (
         <HealthPage api={api} />

@@ -11,16 +11,40 @@ export class ApiError extends Error {
   }
 }
 
-let unauthorizedListener: (() => void) | null = null
+let unauthorizedListener: ((token: string) => void) | null = null
 
-/** Sets the function called when the server rejects the session's token with 401. */
-export function setUnauthorizedListener(listener: (() => void) | null): void {
+/** Sets the function called with the token that the server rejected with 401. */
+export function setUnauthorizedListener(listener: ((token: string) => void) | null): void {
   unauthorizedListener = listener
 }
 
-/** Reports a 401 to a request that carried a token: the session is over. */
-export function reportUnauthorized(status: number, hadToken: boolean): void {
-  if (status === 401 && hadToken) unauthorizedListener?.()
+/** Reports a 401 to a request that carried a token: that token's session is over. */
+export function reportUnauthorized(status: number, token: string | undefined): void {
+  if (status === 401 && token !== undefined) unauthorizedListener?.(token)
+}
+
+/** Number of `send` calls still running, by the token they carry. */
+const runningRequests = new Map<string, number>()
+
+function countRequest(token: string | undefined, change: 1 | -1): void {
+  if (token === undefined) return
+  const count = (runningRequests.get(token) ?? 0) + change
+  if (count === 0) runningRequests.delete(token)
+  else runningRequests.set(token, count)
+}
+
+const settleTimeoutMs = 30_000
+
+/**
+ * Resolves when no request with `token` is running, or after 30 s. It first yields one task,
+ * so that requests started in the current task are counted.
+ */
+export async function requestsSettled(token: string): Promise<void> {
+  const deadline = Date.now() + settleTimeoutMs
+  await new Promise((resolve) => setTimeout(resolve, 0))
+  while (runningRequests.has(token) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
 }
 
 export interface CallOptions {
@@ -41,6 +65,15 @@ export async function send(method: string, path: string, options: CallOptions = 
     init.body = JSON.stringify(options.body)
   }
 
+  countRequest(options.token, 1)
+  try {
+    return await fetchChecked(path, init, options.token)
+  } finally {
+    countRequest(options.token, -1)
+  }
+}
+
+async function fetchChecked(path: string, init: RequestInit, token: string | undefined) {
   let response: Response
   try {
     response = await fetch(path, init)
@@ -49,7 +82,7 @@ export async function send(method: string, path: string, options: CallOptions = 
   }
   if (!response.ok) {
     const error = await errorOf(response)
-    reportUnauthorized(response.status, options.token !== undefined)
+    reportUnauthorized(response.status, token)
     throw error
   }
   return response

@@ -1,4 +1,4 @@
-import { sendJson, send } from './http.js'
+import { ApiError, reportUnauthorized, requestsSettled, sendJson, send } from './http.js'
 
 /** The logged-in user's token and what it grants; the token lives only in this object. */
 export interface Session {
@@ -8,6 +8,8 @@ export interface Session {
   project: { id: string; name: string; domainName: string }
   roles: string[]
   isAdmin: boolean
+  /** Whether the roles allow changes: the API rejects writes by a user with `reader` alone. */
+  canWrite: boolean
   /** The public identity endpoint from the catalog, for RC files. */
   identityUrl: string | null
   /** The region of the public image endpoint. */
@@ -70,7 +72,10 @@ export async function logIn(credentials: Credentials): Promise<Session> {
   return requestToken(body)
 }
 
-/** Trades the session's token for one scoped to another of the user's projects. */
+/**
+ * Gets a token scoped to another of the user's projects. The session's token stays valid:
+ * the caller retires it with {@link retireToken} once the page has moved to the new session.
+ */
 export async function switchProject(session: Session, projectId: string): Promise<Session> {
   const body = {
     auth: {
@@ -78,15 +83,23 @@ export async function switchProject(session: Session, projectId: string): Promis
       scope: { project: { id: projectId } },
     },
   }
-  const next = await requestToken(body)
-  // The old token would stay valid until it expires; nothing needs it any more.
-  await revokeToken(session.token).catch(() => undefined)
-  return next
+  try {
+    return await requestToken(body)
+  } catch (error) {
+    // A 401 means the session's own token is invalid, which ends the session as elsewhere.
+    if (error instanceof ApiError) reportUnauthorized(error.status, session.token)
+    throw error
+  }
 }
 
-/** Revokes the session's token, so that a copy of it is useless. */
-export async function logOut(session: Session): Promise<void> {
-  await revokeToken(session.token)
+/**
+ * Revokes a token that the UI no longer uses, after the requests that still carry it have
+ * finished. A page that unmounts may still need it, for example to delete the record of the
+ * upload that leaving the page cancelled.
+ */
+export async function retireToken(token: string): Promise<void> {
+  await requestsSettled(token)
+  await revokeToken(token)
 }
 
 /** Lists the projects on which the user has a role. */
@@ -129,6 +142,7 @@ function sessionOf(token: string, body: TokenBody): Session {
     project: { id: project.id, name: project.name, domainName: project.domain.name },
     roles: names,
     isAdmin: names.includes('admin'),
+    canWrite: names.includes('admin') || names.includes('member'),
     identityUrl: publicEndpoint('identity')?.url ?? null,
     regionName: publicEndpoint('image')?.region ?? null,
   }

@@ -54,7 +54,7 @@ export function uploadImageData(
       if (request.status >= 200 && request.status < 300) resolve()
       else {
         reject(responseError(request))
-        reportUnauthorized(request.status, true)
+        reportUnauthorized(request.status, token)
       }
     }
     request.onerror = () => {

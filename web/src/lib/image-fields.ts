@@ -94,7 +94,8 @@ export function buildImagePatch(image: WireImage, edits: ImageEdits): PatchOpera
   const replace = (path: string, before: unknown, after: unknown) => {
     if (before !== after) operations.push({ op: 'replace', path, value: after })
   }
-  replace('/name', image.name, edits.name)
+  // The form shows a missing name as an empty field, and saving other changes keeps it missing.
+  replace('/name', image.name ?? '', edits.name)
   replace('/visibility', image.visibility, edits.visibility)
   replace('/protected', image.protected, edits.protected)
   replace('/min_disk', image.min_disk, edits.minDisk)
@@ -115,6 +116,19 @@ export function buildImagePatch(image: WireImage, edits: ImageEdits): PatchOpera
     if (!after.has(key)) operations.push({ op: 'remove', path: pointerOf(key) })
   }
   return operations
+}
+
+/** Returns the tags as the edit form shows them: joined with commas. */
+export function formatTags(tags: string[]): string {
+  return tags.join(', ')
+}
+
+/**
+ * Returns the tags of the edit form's text. A tag may contain a comma or start with a space,
+ * which the text cannot express, so untouched text keeps the image's tags as they are.
+ */
+export function editedTags(original: string[], text: string): string[] {
+  return text === formatTags(original) ? original : parseTags(text)
 }
 
 /** Splits a comma-separated list of tags, dropping blanks and duplicates. */

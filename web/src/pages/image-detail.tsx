@@ -5,7 +5,8 @@ import { ErrorMessage, Notice, StatusBadge, Time } from '../components/messages.
 import { completeRows, PropertyRows } from '../components/property-rows.js'
 import {
   buildImagePatch,
-  parseTags,
+  editedTags,
+  formatTags,
   propertiesOf,
   type ImageEdits,
   type WireImage,
@@ -67,7 +68,7 @@ export function ImageDetailPage({ id, session, api }: ImageDetailPageProps) {
     )
   }
 
-  const mayChange = session.isAdmin || image.owner === session.project.id
+  const mayChange = session.canWrite && (session.isAdmin || image.owner === session.project.id)
   return (
     <section aria-labelledby="image-heading">
       <p>
@@ -105,9 +106,9 @@ export function ImageDetailPage({ id, session, api }: ImageDetailPageProps) {
         <ImageEditForm
           image={image}
           onCancel={() => setEditing(false)}
-          onSave={(edits) =>
+          onSave={(original, edits) =>
             run(async () => {
-              setImage(await api.updateImage(image.id, buildImagePatch(image, edits)))
+              setImage(await api.updateImage(image.id, buildImagePatch(original, edits)))
               setEditing(false)
               await load()
             }, 'Changes saved.')
@@ -299,28 +300,34 @@ function ImageOverview({ image, session }: { image: WireImage; session: Session 
 
 interface ImageEditFormProps {
   image: WireImage
-  onSave(edits: ImageEdits): void
+  /** Receives the image that the form was filled from, and the edited fields. */
+  onSave(original: WireImage, edits: ImageEdits): void
   onCancel(): void
 }
 
-function ImageEditForm({ image, onSave, onCancel }: ImageEditFormProps) {
+function ImageEditForm(props: ImageEditFormProps) {
+  // The page reloads the image while it polls or after other actions. The patch compares the
+  // form with the image it was filled from, so a change that another client made meanwhile
+  // and that the user did not touch is kept.
+  const [image] = useState(props.image)
+  const { onSave, onCancel } = props
   const [name, setName] = useState(image.name ?? '')
   const [visibility, setVisibility] = useState(image.visibility)
   const [isProtected, setProtected] = useState(image.protected)
   const [minDisk, setMinDisk] = useState(String(image.min_disk))
   const [minRam, setMinRam] = useState(String(image.min_ram))
-  const [tags, setTags] = useState(image.tags.join(', '))
+  const [tags, setTags] = useState(formatTags(image.tags))
   const [properties, setProperties] = useState(propertiesOf(image))
 
   const submit = (event: Event) => {
     event.preventDefault()
-    onSave({
+    onSave(image, {
       name,
       visibility,
       protected: isProtected,
       minDisk: Number(minDisk),
       minRam: Number(minRam),
-      tags: parseTags(tags),
+      tags: editedTags(image.tags, tags),
       properties: completeRows(properties),
     })
   }
@@ -418,7 +425,10 @@ function MembersSection(props: MembersSectionProps) {
           Your project's membership is <StatusBadge status={own.status} />. Accepted images appear
           in your image list.
         </p>
-        <div class="buttons">
+        {!session.canWrite && (
+          <p class="hint">Accepting or rejecting it needs the member role on this project.</p>
+        )}
+        <div class="buttons" hidden={!session.canWrite}>
           <button
             type="button"
             class="primary"
@@ -509,7 +519,11 @@ function MembersTable(props: { members: ImageMember[]; onRemove(projectId: strin
                 <Time value={member.updated_at} />
               </td>
               <td>
-                <button type="button" onClick={() => props.onRemove(member.member_id)}>
+                <button
+                  type="button"
+                  aria-label={`Remove project ${member.member_id}`}
+                  onClick={() => props.onRemove(member.member_id)}
+                >
                   Remove
                 </button>
               </td>

@@ -108,9 +108,11 @@ export function ImageListPage({ tab, session, api }: ImageListPageProps) {
     <section aria-labelledby="list-heading">
       <div class="page-heading">
         <h1 id="list-heading">{tabs.find((entry) => entry.tab === tab)!.label}</h1>
-        <a class="button primary" href={hrefOf({ page: 'upload' })}>
-          Upload image
-        </a>
+        {session.canWrite && (
+          <a class="button primary" href={hrefOf({ page: 'upload' })}>
+            Upload image
+          </a>
+        )}
       </div>
       <nav class="tabs" aria-label="Image lists">
         {tabs.map((entry) => (
