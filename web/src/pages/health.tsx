@@ -20,6 +20,7 @@ export function HealthPage({ api }: { api: ImageApi }) {
 
   useEffect(() => {
     let current = true
+    let timer: ReturnType<typeof setTimeout> | undefined
     Promise.all([api.listHosts(), api.listCacheAgents()])
       .then(([hosts, agents]) => {
         if (!current) return
@@ -27,7 +28,10 @@ export function HealthPage({ api }: { api: ImageApi }) {
         setData({ hosts, agents, loadedAt: new Date() })
       })
       .catch((failure: Error) => current && setError(failure.message))
-    const timer = setTimeout(() => setReloads((count) => count + 1), refreshIntervalMs)
+      .finally(() => {
+        // The interval runs from the end of a load, so slow loads never overlap.
+        if (current) timer = setTimeout(() => setReloads((count) => count + 1), refreshIntervalMs)
+      })
     return () => {
       current = false
       clearTimeout(timer)
