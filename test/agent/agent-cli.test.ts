@@ -388,6 +388,31 @@ describe('image-library agent serve with a configuration file', () => {
     }
   })
 
+  it('exits 2 without a stack trace on a bad setting', async () => {
+    const badToml = join(work, 'bad.toml')
+    await writeFile(badToml, 'bad toml [[')
+    const wrongType = join(work, 'wrong-type.toml')
+    await writeFile(wrongType, '[agent]\ncache_dir = 5\nmax_size = "1G"\n')
+    const cache = ['--cache-dir', join(work, 'never-made'), '--max-size', '1G']
+    const cases: [string[], RegExp][] = [
+      [['--config', join(work, 'missing.toml')], /Cannot read the configuration file/],
+      [['--config', badToml], /is not valid TOML/],
+      [['--config', wrongType], /cache_dir must be a non-empty string, got 5/],
+      [[...cache, '--log-level', 'loud'], /--log-level must be fatal, error/],
+      [[...cache, '--metrics-listen', '127.0.0.1:99999'], /port from 0 to 65535/],
+      [
+        ['--cache-dir', join(work, 'never-made'), '--max-size', '0'],
+        /leaves no room for any image/,
+      ],
+    ]
+    for (const [args, message] of cases) {
+      const result = await agentCommand(['serve', ...args])
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`)
+      assert.match(result.stderr, message)
+      assert.doesNotMatch(result.stderr, /\n\s+at /)
+    }
+  })
+
   it('exits 2 naming the missing settings', async () => {
     const result = await agentCommand(['serve', '--cache-dir', join(work, 'x')])
     assert.equal(result.code, 2)
