@@ -4,6 +4,7 @@ import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import type { Logger } from 'pino'
+import { isValidAgentName } from '../cache/cache-agent-registry.js'
 import { CliError } from '../cli/errors.js'
 import { openSession } from '../cli/session.js'
 import { ImageClient } from '../cli/image-client.js'
@@ -132,6 +133,7 @@ async function runServe(flags: Record<string, unknown>): Promise<void> {
     retryDelayMs: 1000,
     diskFormat: diskFormat(setting('diskFormat') ?? 'qcow2'),
   }
+  const agentName = checkAgentName(setting('name') ?? hostname())
   const metricsAddress =
     setting('metricsListen') === undefined ? undefined : listenAddress(setting('metricsListen')!)
 
@@ -154,7 +156,7 @@ async function runServe(flags: Record<string, unknown>): Promise<void> {
   const reporter = new LibraryReporter(
     agent,
     {
-      name: setting('name') ?? hostname(),
+      name: agentName,
       intervalMs: reportSeconds * 1000,
       version: serviceVersion,
     },
@@ -323,6 +325,17 @@ function diskFormat(value: string): VmDiskFormat {
     throw new InvalidArgumentError(`disk format must be qcow2 or raw, got '${value}'.`)
   }
   return value as VmDiskFormat
+}
+
+/** Checks the agent's name before start, because the library rejects every report otherwise. */
+function checkAgentName(name: string): string {
+  if (!isValidAgentName(name)) {
+    throw new InvalidArgumentError(
+      `The agent name '${name}' is invalid: use 1 to 255 letters, digits, dots, underscores ` +
+        'and hyphens, starting with a letter or a digit. Set it with --name.',
+    )
+  }
+  return name
 }
 
 /** Parses --metrics-listen: `host:port`, where an IPv6 host may be in brackets. */

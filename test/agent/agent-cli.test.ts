@@ -451,6 +451,8 @@ describe('image-library agent serve with a configuration file', () => {
         ['--cache-dir', join(work, 'never-made'), '--max-size', '0'],
         /leaves no room for any image/,
       ],
+      [[...cache, '--name', 'hv 1'], /The agent name 'hv 1' is invalid/],
+      [[...cache, '--name', '-hv1'], /The agent name '-hv1' is invalid/],
     ]
     for (const [args, message] of cases) {
       const result = await agentCommand(['serve', ...args])
