@@ -1,10 +1,10 @@
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import type { Logger } from 'pino'
-import { parse as parseToml } from 'smol-toml'
+import { isValidAgentName } from '../cache/cache-agent-registry.js'
 import { CliError } from '../cli/errors.js'
 import { openSession } from '../cli/session.js'
 import { ImageClient } from '../cli/image-client.js'
@@ -16,6 +16,7 @@ import {
 import { createLogger } from '../log.js'
 import { serviceVersion } from '../version.js'
 import { callAgent } from './agent-client.js'
+import { readAgentConfigFile, type ServeSetting } from './config-file.js'
 import { snapshotDisk } from './disk-snapshot.js'
 import { vmDiskFormats, type VmDiskFormat } from './disk-registry.js'
 import { ImageAgent } from './image-agent.js'
@@ -26,38 +27,6 @@ import type { CacheLimit } from './sizes.js'
 import { listenOnSocket } from './socket-api.js'
 
 const defaultSocket = '/run/image-library/agent.sock'
-
-/** The settings of `agent serve` that a `[agent]` table of the configuration file may give. */
-const serveSettings = {
-  cacheDir: 'cache_dir',
-  maxSize: 'max_size',
-  socket: 'socket',
-  name: 'name',
-  reportInterval: 'report_interval',
-  precacheRate: 'precache_rate',
-  diskFormat: 'disk_format',
-  metricsListen: 'metrics_listen',
-  verifyInterval: 'verify_interval',
-  hold: 'hold',
-  logFile: 'log_file',
-  logLevel: 'log_level',
-} as const
-
-/** The `OS_*` variable for each key of the configuration file's `[auth]` table. */
-const authVariables: Readonly<Record<string, string>> = {
-  auth_url: 'OS_AUTH_URL',
-  username: 'OS_USERNAME',
-  user_id: 'OS_USER_ID',
-  password: 'OS_PASSWORD',
-  project_name: 'OS_PROJECT_NAME',
-  project_id: 'OS_PROJECT_ID',
-  user_domain_name: 'OS_USER_DOMAIN_NAME',
-  project_domain_name: 'OS_PROJECT_DOMAIN_NAME',
-  region_name: 'OS_REGION_NAME',
-  interface: 'OS_INTERFACE',
-  cacert: 'OS_CACERT',
-  insecure: 'OS_INSECURE',
-}
 
 /** Adds `agent serve`, `fetch`, `list`, `disk create|delete|list` and `snapshot`. */
 export function registerAgentCommands(agent: Command): void {
@@ -137,10 +106,10 @@ function defineServe(agent: Command): void {
 async function runServe(flags: Record<string, unknown>): Promise<void> {
   const file =
     typeof flags['config'] === 'string'
-      ? await readConfigFile(flags['config'])
+      ? await readAgentConfigFile(flags['config'])
       : { agent: {}, auth: {} }
-  const setting = (key: keyof typeof serveSettings): string | undefined => {
-    const value = flags[key] ?? file.agent[serveSettings[key]]
+  const setting = (key: ServeSetting): string | undefined => {
+    const value = flags[key] ?? file.agent[key]
     return value === undefined ? undefined : String(value)
   }
   const cacheDir = setting('cacheDir')
@@ -151,10 +120,25 @@ async function runServe(flags: Record<string, unknown>): Promise<void> {
     )
   }
 
+  // Every setting is checked before the agent touches the cache, so a typo exits with status 2.
   const reportSeconds = reportInterval(setting('reportInterval') ?? '30')
+  const agentConfig = {
+    cacheDir: resolve(cacheDir),
+    limit: usage(parseCacheLimit, maxSize),
+    precacheRate:
+      setting('precacheRate') === undefined ? Infinity : usage(parseSize, setting('precacheRate')!),
+    verifyIntervalMs: seconds(setting('verifyInterval') ?? '86400') * 1000,
+    holdMs: seconds(setting('hold') ?? '300') * 1000,
+    maxAttempts: 6,
+    retryDelayMs: 1000,
+    diskFormat: diskFormat(setting('diskFormat') ?? 'qcow2'),
+  }
+  const agentName = checkAgentName(setting('name') ?? hostname())
+  const metricsAddress =
+    setting('metricsListen') === undefined ? undefined : listenAddress(setting('metricsListen')!)
 
   const log = createLogger({
-    level: setting('logLevel') ?? 'info',
+    level: logLevel(setting('logLevel') ?? 'info'),
     file: setting('logFile') ?? null,
     stderr: true,
   })
@@ -163,32 +147,16 @@ async function runServe(flags: Record<string, unknown>): Promise<void> {
     ...file.auth,
   })
   const library = new LibraryClient(connection, log)
-  const agent = await ImageAgent.open(
-    {
-      cacheDir: resolve(cacheDir),
-      limit: usage(parseCacheLimit, maxSize),
-      precacheRate:
-        setting('precacheRate') === undefined
-          ? Infinity
-          : usage(parseSize, setting('precacheRate')!),
-      verifyIntervalMs: seconds(setting('verifyInterval') ?? '86400') * 1000,
-      holdMs: seconds(setting('hold') ?? '300') * 1000,
-      maxAttempts: 6,
-      retryDelayMs: 1000,
-      diskFormat: diskFormat(setting('diskFormat') ?? 'qcow2'),
-    },
-    library,
-    log,
-  )
+  const agent = await ImageAgent.open(agentConfig, library, log)
 
   const socketPath = resolve(setting('socket') ?? defaultSocket)
   await mkdir(dirname(socketPath), { recursive: true })
   const server = await listenOnSocket(agent, socketPath, log)
-  const metricsServer = await listenForMetrics(agent, setting('metricsListen'), log)
+  const metricsServer = await listenForMetrics(agent, metricsAddress, log)
   const reporter = new LibraryReporter(
     agent,
     {
-      name: setting('name') ?? hostname(),
+      name: agentName,
       intervalMs: reportSeconds * 1000,
       version: serviceVersion,
     },
@@ -213,11 +181,12 @@ async function runServe(flags: Record<string, unknown>): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'))
 }
 
-async function listenForMetrics(agent: ImageAgent, address: string | undefined, log: Logger) {
+async function listenForMetrics(
+  agent: ImageAgent,
+  address: { host: string; port: number } | undefined,
+  log: Logger,
+) {
   if (address === undefined) return undefined
-  const match = /^(.*):(\d+)$/.exec(address)
-  if (match === null)
-    throw new InvalidArgumentError(`--metrics-listen needs host:port, got ${address}.`)
   const server = createServer((request, response) => {
     if (request.url !== '/metrics') {
       response.writeHead(404).end()
@@ -235,8 +204,12 @@ async function listenForMetrics(agent: ImageAgent, address: string | undefined, 
     )
   })
   await new Promise<void>((done, fail) => {
-    server.once('error', fail)
-    server.listen(Number(match[2]), match[1]!.replace(/^\[|\]$/g, ''), () => done())
+    server.once('error', (error: Error) =>
+      fail(
+        new CliError(`Cannot serve metrics on ${address.host}:${address.port}: ${error.message}`),
+      ),
+    )
+    server.listen(address.port, address.host, () => done())
   })
   return server
 }
@@ -337,23 +310,6 @@ function socketOption(command: Command): Command {
   )
 }
 
-async function readConfigFile(
-  path: string,
-): Promise<{ agent: Record<string, unknown>; auth: Record<string, string> }> {
-  const parsed = parseToml(await readFile(path, 'utf8')) as Record<
-    string,
-    Record<string, unknown> | undefined
-  >
-  const auth: Record<string, string> = {}
-  for (const [key, value] of Object.entries(parsed['auth'] ?? {})) {
-    const variable = authVariables[key]
-    if (variable === undefined)
-      throw new InvalidArgumentError(`${path}: [auth] has no setting '${key}'.`)
-    auth[variable] = String(value)
-  }
-  return { agent: parsed['agent'] ?? {}, auth }
-}
-
 /** Runs a parser of the sizes module, turning its RangeError into a usage error (exit 2). */
 function usage<T extends number | CacheLimit>(parse: (text: string) => T, text: string): T {
   try {
@@ -369,6 +325,40 @@ function diskFormat(value: string): VmDiskFormat {
     throw new InvalidArgumentError(`disk format must be qcow2 or raw, got '${value}'.`)
   }
   return value as VmDiskFormat
+}
+
+/** Checks the agent's name before start, because the library rejects every report otherwise. */
+function checkAgentName(name: string): string {
+  if (!isValidAgentName(name)) {
+    throw new InvalidArgumentError(
+      `The agent name '${name}' is invalid: use 1 to 255 letters, digits, dots, underscores ` +
+        'and hyphens, starting with a letter or a digit. Set it with --name.',
+    )
+  }
+  return name
+}
+
+/** Parses --metrics-listen: `host:port`, where an IPv6 host may be in brackets. */
+function listenAddress(value: string): { host: string; port: number } {
+  const match = /^(.+):(\d{1,5})$/.exec(value)
+  const port = Number(match?.[2])
+  if (match === null || port > 65_535) {
+    throw new InvalidArgumentError(
+      `--metrics-listen needs host:port with a port from 0 to 65535, got '${value}'.`,
+    )
+  }
+  return { host: match[1]!.replace(/^\[|\]$/g, ''), port }
+}
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace']
+
+function logLevel(value: string): string {
+  if (!logLevels.includes(value)) {
+    throw new InvalidArgumentError(
+      `--log-level must be fatal, error, warn, info, debug or trace, got '${value}'.`,
+    )
+  }
+  return value
 }
 
 function seconds(value: string): number {

@@ -18,6 +18,11 @@ export interface VmDisk {
   backingFile: string | null
   createdAt: number
   /**
+   * The device, inode and birth time of the disk file (`dev:ino:ns`), so that `disk delete`
+   * removes only the file the agent made. Absent while the disk is built, and for disks made by older agents.
+   */
+  fileId?: string
+  /**
    * The file the disk is built in before it is linked to `path`, while `disk create` runs. A
    * restart after a crash deletes it, so a half-made disk does not stay behind.
    */
@@ -150,12 +155,17 @@ export class DiskRegistry {
     await this.#save()
   }
 
-  /** Marks a disk's file as made, so that its absence now means the disk was deleted. */
-  created(path: string): void {
+  /**
+   * Marks a disk's file as made, so that its absence now means the disk was deleted, and stores
+   * the file's identity (see `VmDisk.fileId`).
+   */
+  async created(path: string, fileId?: string): Promise<void> {
     this.#creating.delete(path)
-    // Stored with the next change. Until then a restart finds no file to remove, which is fine.
     const disk = this.#disks.get(path)
-    if (disk !== undefined) delete disk.temporaryPath
+    if (disk === undefined) return
+    delete disk.temporaryPath
+    if (fileId !== undefined) disk.fileId = fileId
+    await this.#save()
   }
 
   // A crash during `disk create` leaves the temporary file, which may be large (a raw copy), or
@@ -213,6 +223,7 @@ function isVmDisk(value: unknown): value is VmDisk {
     vmDiskFormats.includes(disk.format as VmDiskFormat) &&
     (disk.backingFile === null || typeof disk.backingFile === 'string') &&
     typeof disk.createdAt === 'number' &&
+    (disk.fileId === undefined || typeof disk.fileId === 'string') &&
     (disk.temporaryPath === undefined || typeof disk.temporaryPath === 'string')
   )
 }

@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { realpath, rm, stat } from 'node:fs/promises'
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { CliError } from '../cli/errors.js'
 import type { ImageClient, ImageRecord } from '../cli/image-client.js'
-import { convertAddressSpaceLimitBytes, runQemuImg } from '../imports/plugins/run-qemu-img.js'
+import {
+  convertAddressSpaceLimitBytes,
+  QemuImgError,
+  runQemuImg,
+} from '../imports/plugins/run-qemu-img.js'
 import { callAgent } from './agent-client.js'
 
 export interface SnapshotRequest {
@@ -20,11 +24,11 @@ interface AgentDisk {
   path: string
   image_id: string
   format: 'qcow2' | 'raw'
+  backing_file: string | null
 }
 
-interface ChainLink {
-  filename: string
-  format: string
+/** The fields of `qemu-img info --output=json` that the checks read. */
+interface DiskInfo {
   'full-backing-filename'?: string
   'backing-filename'?: string
   'format-specific'?: { data?: { 'data-file'?: string } }
@@ -34,8 +38,8 @@ const qemuLimits = { timeoutMs: 60_000, cpuSeconds: 30, maxStdoutBytes: 1024 * 1
 
 /**
  * Uploads a VM disk that `agent disk create` made as a new image of the caller's project, with
- * `image_type=snapshot`, `base_image_ref` (the cached base) and `instance_uuid`. The disk's
- * backing chain must stay inside the agent's cache. `qemu-img convert` flattens the disk into a
+ * `image_type=snapshot`, `base_image_ref` (the cached base) and `instance_uuid`. A qcow2 disk
+ * must still read from the cached copy it was made on. `qemu-img convert` flattens the disk into a
  * qcow2 file beside it, which is removed afterwards. An upload that
  * fails deletes the new image record, so no empty snapshot remains.
  */
@@ -44,7 +48,7 @@ export async function snapshotDisk(
   images: ImageClient,
 ): Promise<ImageRecord> {
   const disk = await findAgentDisk(request)
-  await checkBackingChain(disk, request.socketPath)
+  await checkDisk(disk)
 
   const flat = join(
     dirname(disk.path),
@@ -57,6 +61,13 @@ export async function snapshotDisk(
       maxStdoutBytes: 0,
       addressSpaceBytes: convertAddressSpaceLimitBytes,
       ...(request.signal === undefined ? {} : { signal: request.signal }),
+    }).catch((error: unknown) => {
+      request.signal?.throwIfAborted()
+      if (!(error instanceof QemuImgError)) throw error
+      throw new CliError(
+        `qemu-img could not flatten ${disk.path}: ${error.stderr || error.message}`,
+        { cause: error },
+      )
     })
     request.signal?.throwIfAborted()
     return await upload(flat, disk, request, images)
@@ -81,36 +92,40 @@ async function findAgentDisk(request: SnapshotRequest): Promise<AgentDisk> {
   return { ...disk, path: real }
 }
 
-/** Refuses a chain that leaves the cache's images directory or uses an external data file. */
-async function checkBackingChain(disk: AgentDisk, socketPath: string): Promise<void> {
-  const { images_dir: imagesDir } = await callAgent<{ images_dir: string }>(
-    socketPath,
-    'GET',
-    '/v1/status',
-  )
-  const root = await realpath(imagesDir)
+/**
+ * Rejects a disk that is no longer as `disk create` left it: a qcow2 overlay must read straight
+ * from the cached copy it was made on, and no disk may use an external data file. The check
+ * reads only the disk's own header (`qemu-img info` without `--backing-chain`), so it opens no
+ * backing file that names another file, a network address or a `json:` description. The cached
+ * copy passed the agent's format inspection, which rejects backing and data files.
+ */
+async function checkDisk(disk: AgentDisk): Promise<void> {
   const output = await runQemuImg(
-    ['info', '-f', disk.format, '--output=json', '--backing-chain', disk.path],
+    ['info', '-f', disk.format, '--output=json', disk.path],
     qemuLimits,
-  )
-  const chain = JSON.parse(output) as ChainLink[]
-  for (const [index, link] of chain.entries()) {
-    if (link['format-specific']?.data?.['data-file'] !== undefined) {
-      throw new CliError(
-        `${link.filename} uses an external data file, so the snapshot was rejected.`,
-      )
-    }
-    if (index === 0) continue
-    const inside = relative(root, await realpath(link.filename))
-    if (inside.startsWith('..') || isAbsolute(inside)) {
-      throw new CliError(
-        `The backing chain of ${disk.path} reaches ${link.filename}, outside the agent's cache ` +
-          `(${root}); the snapshot is refused.`,
-      )
-    }
+  ).catch((error: unknown) => {
+    const reason = error instanceof QemuImgError ? error.stderr || error.message : String(error)
+    throw new CliError(`qemu-img cannot read ${disk.path} as ${disk.format}: ${reason}`, {
+      cause: error,
+    })
+  })
+  const info = JSON.parse(output) as DiskInfo
+  if (info['format-specific']?.data?.['data-file'] !== undefined) {
+    throw new CliError(`${disk.path} uses an external data file, so the snapshot was rejected.`)
   }
-  if (disk.format === 'qcow2' && chain.length < 2) {
+  if (disk.format === 'raw') return
+
+  const backing = info['full-backing-filename'] ?? info['backing-filename']
+  if (backing === undefined || disk.backing_file === null) {
     throw new CliError(`${disk.path} lost its backing file; it is not the overlay the agent made.`)
+  }
+  const expected = await realpath(disk.backing_file).catch(() => disk.backing_file)
+  const actual = await realpath(backing).catch(() => backing)
+  if (actual !== expected) {
+    throw new CliError(
+      `The backing file of ${disk.path} is ${backing}, not the cached copy ${disk.backing_file} ` +
+        'that the disk was made on, so the snapshot was rejected.',
+    )
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash, randomUUID } from 'node:crypto'
 import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
@@ -12,7 +12,7 @@ import type { ImageRecord } from '../cli/image-client.js'
 import { AgentError } from './agent-error.js'
 import { ImageAgent, type AgentConfig } from './image-agent.js'
 import type { LibraryClient } from './library-client.js'
-import { deleteVmDisk } from './vm-disks.js'
+import { createVmDisk, deleteVmDisk } from './vm-disks.js'
 
 const log = pino({ level: 'silent' })
 const run = promisify(execFile)
@@ -485,7 +485,7 @@ describe('ImageAgent with a damaged copy', () => {
       backingFile: first.directory.dataPath(base),
       createdAt: Date.now(),
     })
-    first.disks.created(overlay)
+    await first.disks.created(overlay)
     await first.close()
     for (const id of [base, loose]) {
       await writeFile(join(first.directory.imagesDir, id, 'meta.json'), '{"imageId":')
@@ -561,8 +561,65 @@ describe('ImageAgent disk delete during create', () => {
     })
     assert.ok(agent.disks.get(path) !== undefined, 'the entry of a disk being made was dropped')
     assert.equal(agent.disks.hasOverlayOn(id), true)
-    agent.disks.created(path)
+    await agent.disks.created(path)
     agent.disks.release(path)
     await agent.close()
+  })
+})
+
+describe('ImageAgent disk delete of a replaced file', () => {
+  it('keeps a file put in place of the disk', async () => {
+    const library = new FakeLibrary()
+    const id = library.add('base', 1024 * 1024, 0x42)
+    const agent = await openAgent('delete-replaced', library, 4 * 1024 * 1024)
+    const disk = join(root, 'delete-replaced-vm.qcow2')
+    await createVmDisk(
+      agent,
+      { image: id, size: 2 * 1024 * 1024, path: disk, format: 'qcow2' },
+      log,
+    )
+    await rm(disk)
+    await writeFile(disk, 'a file of the user, not the disk')
+
+    await assert.rejects(deleteVmDisk(agent, disk, log), (error: unknown) => {
+      assert.ok(error instanceof AgentError, String(error))
+      assert.equal(error.code, 'DISK_REPLACED')
+      return true
+    })
+    assert.equal(await readFile(disk, 'utf8'), 'a file of the user, not the disk')
+    await agent.close()
+  })
+
+  it('keeps a link put in place of the disk', async () => {
+    const library = new FakeLibrary()
+    const id = library.add('base', 1024 * 1024, 0x43)
+    const agent = await openAgent('delete-linked', library, 4 * 1024 * 1024)
+    const disk = join(root, 'delete-linked-vm.qcow2')
+    await createVmDisk(agent, { image: id, size: 2 * 1024 * 1024, path: disk, format: 'raw' }, log)
+    await rm(disk)
+    await symlink(join(root, 'missing-target'), disk)
+
+    await assert.rejects(deleteVmDisk(agent, disk, log), /another file than the disk/)
+    assert.ok((await lstat(disk)).isSymbolicLink(), 'the link was removed')
+    await agent.close()
+  })
+
+  it('deletes the disk it made, after a restart too', async () => {
+    const library = new FakeLibrary()
+    const id = library.add('base', 1024 * 1024, 0x44)
+    const first = await openAgent('delete-own', library, 4 * 1024 * 1024)
+    const disk = join(root, 'delete-own-vm.qcow2')
+    await createVmDisk(
+      first,
+      { image: id, size: 2 * 1024 * 1024, path: disk, format: 'qcow2' },
+      log,
+    )
+    await first.close()
+
+    const second = await openAgent('delete-own', library, 4 * 1024 * 1024)
+    await deleteVmDisk(second, disk, log)
+    await assert.rejects(lstat(disk), /ENOENT/)
+    assert.equal(second.disks.get(disk), undefined)
+    await second.close()
   })
 })

@@ -34,4 +34,10 @@ describe('parseCacheLimit', () => {
   it('rejects a percentage above 100', () => {
     assert.throws(() => parseCacheLimit('120%'), /between 0 and 100/)
   })
+
+  for (const text of ['0', '0.4', '0G']) {
+    it(`rejects a limit of ${JSON.stringify(text)}`, () => {
+      assert.throws(() => parseCacheLimit(text), /leaves no room for any image/)
+    })
+  }
 })

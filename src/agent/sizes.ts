@@ -39,7 +39,14 @@ export type CacheLimit = { bytes: number } | { percent: number }
 /** Parses `--max-size`: a size (see parseSize) or a percentage such as `80%`. */
 export function parseCacheLimit(text: string): CacheLimit {
   const percent = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(text)
-  if (percent === null) return { bytes: parseSize(text) }
+  if (percent === null) {
+    const bytes = parseSize(text)
+    if (bytes === 0)
+      throw new RangeError(
+        `A cache limit of '${text}' leaves no room for any image; give a size above 0.`,
+      )
+    return { bytes }
+  }
 
   const value = Number(percent[1])
   if (value <= 0 || value > 100) {

@@ -87,11 +87,11 @@ async function makeVmDisk(agent: ImageAgent, request: DiskRequest, log: Logger):
     await agent.disks.add(disk)
     try {
       await buildDisk(fetched.path, qemuFormat, request, temporary)
-      agent.disks.created(request.path)
     } catch (error) {
       await agent.disks.remove(request.path)
       throw error
     }
+    await agent.disks.created(request.path, await readFileId(request.path))
     log.info(
       { op: 'disk-create', imageId: image.id, path: request.path, format: request.format },
       'VM disk created',
@@ -112,6 +112,18 @@ export async function deleteVmDisk(agent: ImageAgent, path: string, log: Logger)
   const disk = agent.disks.get(path)
   if (disk === undefined) {
     throw new AgentError('DISK_NOT_FOUND', `${path} is not a VM disk made by this agent.`)
+  }
+  // A file that a user put in place of the disk (or a link there) is not the agent's to delete.
+  const fileId = await readFileId(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined
+    throw error
+  })
+  if (disk.fileId !== undefined && fileId !== undefined && fileId !== disk.fileId) {
+    throw new AgentError(
+      'DISK_REPLACED',
+      `${path} is another file than the disk the agent made, so the agent leaves it alone. ` +
+        'Remove it yourself if it is not needed; the entry of the disk goes once the path is gone.',
+    )
   }
   await rm(path, { force: true })
   await agent.disks.remove(path)
@@ -144,6 +156,17 @@ async function checkTarget(agent: ImageAgent, path: string): Promise<void> {
       `${path} exists already; the agent never overwrites a disk.`,
     )
   }
+}
+
+/**
+ * Returns `dev:ino:birth time in ns` of the entry at `path`, without following a link. The birth
+ * time distinguishes a new file from the disk when the file system reuses the freed inode number.
+ */
+async function readFileId(path: string): Promise<string> {
+  // NOTE: where the file system reports no birth time (Node then gives 0), a replacement that
+  // reuses the inode number of the deleted disk is taken for the disk.
+  const entry = await lstat(path, { bigint: true })
+  return `${entry.dev}:${entry.ino}:${entry.birthtimeNs}`
 }
 
 function isInside(directory: string, path: string): boolean {

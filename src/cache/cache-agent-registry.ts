@@ -113,9 +113,14 @@ const agentNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/
 /** An agent whose last report is older than this many report intervals is `stale`. */
 const staleAfterIntervals = 3
 
+/** Returns true for 1 to 255 characters of `A-Za-z0-9._-` that start with a letter or digit. */
+export function isValidAgentName(name: string): boolean {
+  return agentNamePattern.test(name)
+}
+
 /** Checks an agent name against the pattern that every cache agent call uses; 400 otherwise. */
 export function validateAgentName(name: string): string {
-  if (!agentNamePattern.test(name)) {
+  if (!isValidAgentName(name)) {
     throw new InvalidInputError(
       `Invalid cache agent name ${JSON.stringify(name)}: use 1 to 255 letters, digits, dots, ` +
         'underscores and hyphens, starting with a letter or a digit.',

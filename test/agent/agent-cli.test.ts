@@ -254,10 +254,57 @@ describe('image-library agent snapshot', () => {
 
     const result = await agentCommand(['snapshot', '--disk', disk, '--name', 'leak'], tenantEnv())
     assert.equal(result.code, 1)
-    assert.match(result.stderr, /outside the agent's cache/)
+    assert.match(result.stderr, /not the cached copy .* that the disk was made on/)
     const client = imageClient(server, await issueToken(server))
     const listed = (await client('GET', '/v2/images?name=leak')).json() as { images: unknown[] }
     assert.deepEqual(listed.images, [])
+  })
+})
+
+describe('image-library agent snapshot of a changed disk', () => {
+  async function expectRejected(disk: string, name: string, message: RegExp) {
+    const result = await agentCommand(['snapshot', '--disk', disk, '--name', name], tenantEnv())
+    assert.equal(result.code, 1, result.stderr)
+    assert.match(result.stderr, message)
+    assert.doesNotMatch(result.stderr, /\n\s+at /)
+    const client = imageClient(server, await issueToken(server))
+    const listed = (await client('GET', `/v2/images?name=${name}`)).json() as { images: unknown[] }
+    assert.deepEqual(listed.images, [])
+  }
+
+  it('rejects an overlay rebased onto another cached image', async () => {
+    const other = await createActiveImage(server, await issueToken(server), randomBytes(mib), {
+      name: 'cli-other',
+      disk_format: 'raw',
+      visibility: 'public',
+    })
+    const fetched = await agentCommand(['fetch', other.id])
+    assert.equal(fetched.code, 0, fetched.stderr)
+    const disk = join(work, 'vm-other-base.qcow2')
+    assert.equal((await agentCommand(['disk', 'create', 'cli-base', disk, '--size', '1G'])).code, 0)
+    const otherCopy = fetched.stdout.trim()
+    await run('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-F', 'raw', '-b', otherCopy, disk])
+
+    await expectRejected(disk, 'wrong-base', /not the cached copy .* that the disk was made on/)
+  })
+
+  it('rejects a json: backing file', async () => {
+    const disk = join(work, 'vm-json-backing.qcow2')
+    assert.equal((await agentCommand(['disk', 'create', 'cli-base', disk, '--size', '1G'])).code, 0)
+    const secret = join(work, 'json-secret.raw')
+    await writeFile(secret, Buffer.alloc(mib, 9))
+    const backing = `json:${JSON.stringify({ driver: 'raw', file: { driver: 'file', filename: secret } })}`
+    await run('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-F', 'raw', '-b', backing, disk])
+
+    await expectRejected(disk, 'json-leak', /not the cached copy .* that the disk was made on/)
+  })
+
+  it('rejects a disk file that is no longer qcow2', async () => {
+    const disk = join(work, 'vm-overwritten.qcow2')
+    assert.equal((await agentCommand(['disk', 'create', 'cli-base', disk, '--size', '1G'])).code, 0)
+    await writeFile(disk, randomBytes(4096))
+
+    await expectRejected(disk, 'garbage', /qemu-img cannot read .* as qcow2/)
   })
 })
 
@@ -385,6 +432,33 @@ describe('image-library agent serve with a configuration file', () => {
       ])
       assert.equal(result.code, 2, interval)
       assert.match(result.stderr, /--report-interval must be from 1 to 86400 seconds/)
+    }
+  })
+
+  it('exits 2 without a stack trace on a bad setting', async () => {
+    const badToml = join(work, 'bad.toml')
+    await writeFile(badToml, 'bad toml [[')
+    const wrongType = join(work, 'wrong-type.toml')
+    await writeFile(wrongType, '[agent]\ncache_dir = 5\nmax_size = "1G"\n')
+    const cache = ['--cache-dir', join(work, 'never-made'), '--max-size', '1G']
+    const cases: [string[], RegExp][] = [
+      [['--config', join(work, 'missing.toml')], /Cannot read the configuration file/],
+      [['--config', badToml], /is not valid TOML/],
+      [['--config', wrongType], /cache_dir must be a non-empty string, got 5/],
+      [[...cache, '--log-level', 'loud'], /--log-level must be fatal, error/],
+      [[...cache, '--metrics-listen', '127.0.0.1:99999'], /port from 0 to 65535/],
+      [
+        ['--cache-dir', join(work, 'never-made'), '--max-size', '0'],
+        /leaves no room for any image/,
+      ],
+      [[...cache, '--name', 'hv 1'], /The agent name 'hv 1' is invalid/],
+      [[...cache, '--name', '-hv1'], /The agent name '-hv1' is invalid/],
+    ]
+    for (const [args, message] of cases) {
+      const result = await agentCommand(['serve', ...args])
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`)
+      assert.match(result.stderr, message)
+      assert.doesNotMatch(result.stderr, /\n\s+at /)
     }
   })
 
