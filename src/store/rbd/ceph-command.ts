@@ -15,7 +15,7 @@ export class CephCommandError extends Error {
 
   constructor(label: string, exitCode: number | null, stderr: string, options?: ErrorOptions) {
     const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : ''
-    const status = exitCode === null ? `did not run${cause}` : `exited with status ${exitCode}`
+    const status = exitCode === null ? `failed${cause}` : `exited with status ${exitCode}`
     const detail = stderr.trim().split('\n').slice(-3).join(' | ')
     super(`${label} ${status}${detail === '' ? '' : `: ${detail}`}`, options)
     this.name = 'CephCommandError'
@@ -90,15 +90,35 @@ export class CephProcess {
   }
 }
 
-/** Runs a command to its end and returns its stdout; throws `CephCommandError` on failure. */
+/**
+ * Runs a command to its end and returns its stdout. Throws `CephCommandError` on failure, and
+ * when the command runs longer than `timeoutMs`, which kills it. Without the timeout, a ceph or
+ * rbd client whose cluster stops responding mid-command waits forever.
+ */
 export async function runCephCommand(
   binary: string,
   args: readonly string[],
   label: string,
+  timeoutMs = 10 * 60_000,
 ): Promise<string> {
   const command = new CephProcess(binary, args, ['ignore', 'pipe'], label)
   const chunks: Buffer[] = []
   command.child.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk))
-  await command.succeeded()
+  let timedOut = false
+  const timer = setTimeout(() => {
+    timedOut = true
+    command.child.kill('SIGKILL')
+  }, timeoutMs)
+  try {
+    await command.succeeded()
+  } catch (error) {
+    if (!timedOut) throw error
+    const seconds = timeoutMs / 1000
+    throw new CephCommandError(label, null, '', {
+      cause: new Error(`timed out after ${seconds} s and was killed`),
+    })
+  } finally {
+    clearTimeout(timer)
+  }
   return Buffer.concat(chunks).toString('utf8')
 }

@@ -171,6 +171,7 @@ export class RbdStore implements BlobStore {
         'ceph',
         [...this.#cephArgs, 'df', '--format', 'json'],
         'ceph df',
+        60_000,
       )
     } catch (error) {
       throw this.#translate(error)
