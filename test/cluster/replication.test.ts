@@ -56,6 +56,7 @@ before(async () => {
   const bothHealthy = async () =>
     (await seesHealthy(hostA, 'host-b')) && (await seesHealthy(hostB, 'host-a'))
   for (let i = 0; i < 100 && !(await bothHealthy()); i++) await sleep(100)
+  await sleep(1100) // one heartbeat, after which each host's own list has the other
 })
 
 after(async () => {
@@ -72,7 +73,7 @@ describe('images on hosts own disks', () => {
     assert.deepEqual(await onDisk('host-a'), [image.id])
 
     const download = await imageClient(hostB, token)('GET', `/v2/images/${image.id}/file`)
-    assert.equal(download.status, 200, download.text())
+    assert.equal(download.status, 200, `${download.text()}\nhost-b log:\n${hostB.stderr()}`)
     assert.equal(hexDigest('sha256', download.body), hexDigest('sha256', data))
     assert.ok((await onDisk('host-b')).includes(image.id))
   })
