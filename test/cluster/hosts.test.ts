@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { call, imageClient, issueToken } from '../helpers/client.js'
+import { call, imageClient, issueToken, passwordAuthBody } from '../helpers/client.js'
 import { serverDatabases, stopTestDatabases } from '../helpers/databases.js'
 import { admin, startServer, type RunningServer } from '../helpers/server.js'
 import { createActiveImage, hexDigest, sleep } from '../api/fixtures.js'
@@ -48,21 +48,11 @@ for (const database of serverDatabases) {
     /** The image endpoints of the public interface in a new token's catalog, in order. */
     async function catalogImageUrls(host: RunningServer): Promise<string[]> {
       const response = await call(host, host.identityUrl, 'POST', '/v3/auth/tokens', {
-        body: {
-          auth: {
-            identity: {
-              methods: ['password'],
-              password: {
-                user: {
-                  name: 'admin',
-                  domain: { name: 'Default' },
-                  password: hostA.env.OS_PASSWORD,
-                },
-              },
-            },
-            scope: { project: { name: 'admin', domain: { name: 'Default' } } },
-          },
-        },
+        body: passwordAuthBody({
+          username: 'admin',
+          password: hostA.env.OS_PASSWORD!,
+          project: 'admin',
+        }),
       })
       assert.equal(response.status, 201, response.text())
       const image = response.json().token.catalog.find((s: { type: string }) => s.type === 'image')

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
-import { repoRoot } from './server.js'
+import { repoRoot, type RunningServer } from './server.js'
 
 /** Debian's chromium package; the tests never download a browser. */
 export const chromiumPath = '/usr/bin/chromium'
@@ -97,4 +97,22 @@ export function collectPageErrors(page: Page): string[] {
   })
   page.on('pageerror', (error) => errors.push(error.message))
   return errors
+}
+
+/** The credentials that the login form takes. */
+export interface Login {
+  username: string
+  password: string
+  project: string
+}
+
+/** Fills the login form and waits for the image list. */
+export async function logIn(page: Page, server: RunningServer, login: Login): Promise<void> {
+  await page.goto(`${server.imageUrl}/ui/#/images`)
+  await page.getByLabel('Domain').fill('Default')
+  await page.getByLabel('User name').fill(login.username)
+  await page.getByLabel('Password').fill(login.password)
+  await page.getByLabel('Project', { exact: true }).fill(login.project)
+  await page.getByRole('button', { name: 'Log in' }).click()
+  await page.getByRole('heading', { name: 'Images', level: 1 }).waitFor()
 }

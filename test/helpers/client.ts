@@ -66,6 +66,19 @@ export interface Credentials {
   project: string
 }
 
+/** Builds the body of a password login scoped to a project, all in domain Default. */
+export function passwordAuthBody({ username, password, project }: Credentials) {
+  return {
+    auth: {
+      identity: {
+        methods: ['password'],
+        password: { user: { name: username, domain: { name: 'Default' }, password } },
+      },
+      scope: { project: { name: project, domain: { name: 'Default' } } },
+    },
+  }
+}
+
 /** Issues a project-scoped token through the identity API. */
 export async function issueToken(
   server: RunningServer,
@@ -77,15 +90,7 @@ export async function issueToken(
     project: server.env.OS_PROJECT_NAME!,
   }
   const response = await call(server, server.identityUrl, 'POST', '/v3/auth/tokens', {
-    body: {
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: username, domain: { name: 'Default' }, password } },
-        },
-        scope: { project: { name: project, domain: { name: 'Default' } } },
-      },
-    },
+    body: passwordAuthBody({ username, password, project }),
   })
   if (response.status !== 201) {
     throw new Error(`token request for ${username} failed: ${response.status} ${response.text()}`)

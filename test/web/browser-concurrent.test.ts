@@ -10,6 +10,7 @@ import {
   browserSkipReason,
   collectPageErrors,
   launchBrowser,
+  logIn,
   type TestBrowser,
 } from '../helpers/browser.js'
 import { call, imageClient, issueToken } from '../helpers/client.js'
@@ -23,17 +24,6 @@ import {
 
 const run = promisify(execFile)
 const patchType = 'application/openstack-images-v2.1-json-patch'
-
-/** Fills the login form and waits for the image list. */
-async function logIn(page: Page, server: RunningServer, tenant: Tenant): Promise<void> {
-  await page.goto(`${server.imageUrl}/ui/#/images`)
-  await page.getByLabel('Domain').fill('Default')
-  await page.getByLabel('User name').fill(tenant.username)
-  await page.getByLabel('Password').fill(tenant.password)
-  await page.getByLabel('Project', { exact: true }).fill(tenant.project)
-  await page.getByRole('button', { name: 'Log in' }).click()
-  await page.getByRole('heading', { name: 'Images', level: 1 }).waitFor()
-}
 
 describe('web UI while other work runs', { skip: browserSkipReason() }, () => {
   let server: RunningServer

@@ -4,6 +4,7 @@ import {
   browserSkipReason,
   collectPageErrors,
   launchBrowser,
+  logIn,
   type TestBrowser,
 } from '../helpers/browser.js'
 import { imageClient, issueToken } from '../helpers/client.js'
@@ -45,11 +46,7 @@ describe('web UI for a reader-only user', { skip: browserSkipReason() }, () => {
 
     const page = await browser.context.newPage()
     const errors = collectPageErrors(page)
-    await page.goto(`${server.imageUrl}/ui/#/images`)
-    await page.getByLabel('User name').fill(reader.username)
-    await page.getByLabel('Password').fill(reader.password)
-    await page.getByLabel('Project', { exact: true }).fill(reader.project)
-    await page.getByRole('button', { name: 'Log in' }).click()
+    await logIn(page, server, reader)
     await page.getByRole('link', { name: 'read-only-view' }).click()
     await page.getByRole('heading', { name: 'read-only-view' }).waitFor()
 

@@ -11,6 +11,7 @@ import {
   browserSkipReason,
   collectPageErrors,
   launchBrowser,
+  logIn,
   saveScreenshot,
   type TestBrowser,
 } from '../helpers/browser.js'
@@ -32,23 +33,6 @@ const run = promisify(execFile)
  * because a 5 GiB upload takes about a minute and 5 GiB of disk on a 2-core machine.
  */
 const largeUploadGib = Number(process.env.UI_LARGE_UPLOAD_GIB ?? 0)
-
-interface Login {
-  username: string
-  password: string
-  project: string
-}
-
-/** Fills the login form and waits for the image list. */
-async function logIn(page: Page, server: RunningServer, login: Login): Promise<void> {
-  await page.goto(`${server.imageUrl}/ui/#/images`)
-  await page.getByLabel('Domain').fill('Default')
-  await page.getByLabel('User name').fill(login.username)
-  await page.getByLabel('Password').fill(login.password)
-  await page.getByLabel('Project', { exact: true }).fill(login.project)
-  await page.getByRole('button', { name: 'Log in' }).click()
-  await page.getByRole('heading', { name: 'Images', level: 1 }).waitFor()
-}
 
 /**
  * Waits until `locator` matches `count` elements. The UI's Content-Security-Policy forbids the

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { acceptsHtml } from '../../src/api/routes/ui.js'
-import { call, type Response } from '../helpers/client.js'
+import { call, passwordAuthBody, type Response } from '../helpers/client.js'
 import { startServer, type RunningServer } from '../helpers/server.js'
 
 describe('accepts html', () => {
@@ -27,21 +27,11 @@ describe('web UI routes of image-library serve', () => {
     call(server, server.imageUrl, 'GET', path, { headers })
   const logIn = () =>
     call(server, server.imageUrl, 'POST', '/ui/identity/v3/auth/tokens', {
-      body: {
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: {
-              user: {
-                name: 'admin',
-                domain: { name: 'Default' },
-                password: server.env.OS_PASSWORD,
-              },
-            },
-          },
-          scope: { project: { name: 'admin', domain: { name: 'Default' } } },
-        },
-      },
+      body: passwordAuthBody({
+        username: 'admin',
+        password: server.env.OS_PASSWORD!,
+        project: 'admin',
+      }),
     })
 
   before(async () => {
