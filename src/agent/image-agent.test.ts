@@ -76,6 +76,17 @@ async function openAgent(name: string, library: FakeLibrary, limitBytes: number)
   return ImageAgent.open(config, library as unknown as LibraryClient, log)
 }
 
+/** Registers a qcow2 overlay at `path` whose base is the agent's copy of `imageId`. */
+function registerOverlay(agent: ImageAgent, path: string, imageId: string): Promise<void> {
+  return agent.disks.add({
+    path,
+    imageId,
+    format: 'qcow2',
+    backingFile: agent.directory.dataPath(imageId),
+    createdAt: Date.now(),
+  })
+}
+
 async function expectCacheFull(promise: Promise<unknown>, pattern: RegExp) {
   await assert.rejects(promise, (error: unknown) => {
     assert.ok(error instanceof AgentError, String(error))
@@ -125,13 +136,7 @@ describe('ImageAgent eviction', () => {
     await agent.fetch(spare)
     const overlay = join(root, 'held-vm.qcow2')
     await writeFile(overlay, '')
-    await agent.disks.add({
-      path: overlay,
-      imageId: pinned,
-      format: 'qcow2',
-      backingFile: agent.directory.dataPath(pinned),
-      createdAt: Date.now(),
-    })
+    await registerOverlay(agent, overlay, pinned)
 
     await expectCacheFull(agent.fetch(large), /are held by VM disks/)
     assert.ok(agent.directory.get(spare) !== undefined, 'the spare copy was evicted for nothing')
@@ -478,13 +483,7 @@ describe('ImageAgent with a damaged copy', () => {
     await first.fetch(loose)
     const overlay = join(root, 'damaged-base-vm.qcow2')
     await writeFile(overlay, '')
-    await first.disks.add({
-      path: overlay,
-      imageId: base,
-      format: 'qcow2',
-      backingFile: first.directory.dataPath(base),
-      createdAt: Date.now(),
-    })
+    await registerOverlay(first, overlay, base)
     await first.disks.created(overlay)
     await first.close()
     for (const id of [base, loose]) {
@@ -546,13 +545,7 @@ describe('ImageAgent disk delete during create', () => {
     const path = join(root, 'delete-while-creating-vm.qcow2')
     // The state while qemu-img builds the disk: the path claimed and registered, no file yet.
     assert.ok(agent.disks.claim(path))
-    await agent.disks.add({
-      path,
-      imageId: id,
-      format: 'qcow2',
-      backingFile: agent.directory.dataPath(id),
-      createdAt: Date.now(),
-    })
+    await registerOverlay(agent, path, id)
 
     await assert.rejects(deleteVmDisk(agent, path, log), (error: unknown) => {
       assert.ok(error instanceof AgentError, String(error))
