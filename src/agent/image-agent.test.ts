@@ -158,13 +158,7 @@ describe('ImageAgent eviction', () => {
     agent.directory.remove = async (imageId: string) => {
       if (!overlayMade) {
         overlayMade = true
-        await agent.disks.add({
-          path: join(root, 'race-vm.qcow2'),
-          imageId: second,
-          format: 'qcow2',
-          backingFile: agent.directory.dataPath(second),
-          createdAt: Date.now(),
-        })
+        await registerOverlay(agent, join(root, 'race-vm.qcow2'), second)
       }
       return remove(imageId)
     }
