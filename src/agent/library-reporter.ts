@@ -93,7 +93,7 @@ export class LibraryReporter {
       throw error
     }
     this.#failed = this.#failed.filter((entry) => !failed.includes(entry))
-    // The response may predate a failure that the next report tells the library about.
+    // The response may predate a failure, which the next report sends to the library.
     const unreported = new Set(this.#failed.map((entry) => entry.image_id))
     for (const imageId of answer?.queued_images ?? []) {
       if (!unreported.has(imageId)) this.#queue.add(imageId)

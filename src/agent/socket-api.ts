@@ -17,7 +17,7 @@ type Handler = (agent: ImageAgent, body: Record<string, unknown>, log: Logger) =
  * the `image-library agent` commands. Errors return the AgentError's status and
  * `{"error": {"code", "message"}}`.
  *
- * - `POST /v1/fetch` `{"image", "verify"?}`: a verified local copy; answers its path.
+ * - `POST /v1/fetch` `{"image", "verify"?}`: returns the path of a verified local copy.
  * - `POST /v1/precache` `{"image"}`: starts a background fetch at the pre-cache rate.
  * - `GET /v1/images`: the cached copies.
  * - `POST /v1/disks` `{"image", "size", "path", "format"?}`: makes a VM disk.

@@ -22,7 +22,7 @@ export function shellQuote(value: string): string {
 
 /**
  * Builds the text of `openstack-rc.sh`. The password is never in it: OS_PASSWORD contains
- * {@link passwordPlaceholder}, and a comment tells the user to replace it.
+ * {@link passwordPlaceholder}, and a comment asks the user to replace it.
  */
 export function buildRcFile(settings: RcFileSettings): string {
   const project = commentText(settings.projectName)
